@@ -1,0 +1,3 @@
+from dfx.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""Hook specifications: the points where plugins plug into dfx.
+
+A plugin is a module (or any object) with functions named after these hooks and
+decorated with :data:`hookimpl`::
+
+    from dfx import hookimpl
+
+    @hookimpl
+    def dfx_register_steps():
+        return [Step("step_my_report", my_report, after="step_generate_estimate_reports")]
+
+Calling rules, as pluggy defines them:
+
+* *all results*: every implementation is called and the results are collected
+  in a list (``None`` results are dropped). Registration hooks work this way.
+* *first result* (``firstresult=True``): implementations are called from the
+  most recently registered plugin (or ``tryfirst=True``) to the first; the first
+  one that returns something other than ``None`` wins and the rest are skipped.
+  A plugin overrides a stage of the default plugin by implementing the stage
+  hook; it defers to the next implementation by returning ``None``.
+* a *wrapper* (``@hookimpl(wrapper=True)``) may surround any hook: it runs code
+  before and after the other implementations and may change their result.
+
+Stage hooks receive ``model`` (a :class:`qonnx.core.modelwrapper.ModelWrapper`),
+``cfg`` (the validated :class:`dfx.config.DataflowBuildConfig`) and ``ctx`` (the
+:class:`dfx.steps.StepContext` of the step that calls them: report folder,
+board, layer kinds, logger). They return the transformed ModelWrapper. They may
+modify ``model`` in place and return it.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "dfx"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# --------------------------------------------------------------------------
+# Registration
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def dfx_register_steps():
+    """Register build steps and their place in the order.
+
+    Return a list of :class:`dfx.steps.Step`. Each step names where it goes with
+    ``after=`` or ``before=`` (another step's name); a step with neither is
+    appended after the steps registered before it. A step whose name is already
+    registered replaces the earlier one only if it says ``replaces=True``;
+    otherwise the name clash is an error.
+
+    Calling rule: all results. Plugins are asked in registration order, the
+    default plugin first, so third-party steps can refer to default steps.
+    """
+
+
+@hookspec
+def dfx_register_layer_kinds():
+    """Register hardware layer kinds.
+
+    Return a list of subclasses of :class:`dfx.layers.HWLayer`. A layer kind is
+    identified by its ``op_type``; it brings its own shape rule, exact
+    execution, folding options, cycle and resource estimates (and, in later
+    stages, code generation). A later registration of the same ``op_type``
+    replaces an earlier one, which is how a plugin swaps the implementation of
+    a built-in layer.
+
+    Calling rule: all results.
+    """
+
+
+@hookspec
+def dfx_config_fields():
+    """Declare extra configuration keys that a plugin's steps read.
+
+    Return a list of :class:`dfx.config.ExtraField`. The keys are accepted in
+    configuration files and as ``--set key=value`` on the command line and are
+    validated like dfx's own keys; a key no plugin declares is rejected.
+
+    Calling rule: all results.
+    """
+
+
+# --------------------------------------------------------------------------
+# One hook per stage. The default steps call these; each is firstresult.
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def dfx_streamline(model, cfg, ctx):
+    """Turn the tidied QONNX graph into integer MatMuls with threshold activations.
+
+    The result must execute (with qonnx's executor) to the same outputs as the
+    original model: bit for bit where the output is quantized, within float32
+    rounding where the graph ends in float operations. A node that cannot be
+    streamlined raises :class:`dfx.errors.UnsupportedNodeError`.
+
+    Calling rule: first result. Return the streamlined ModelWrapper.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_convert_to_hw(model, cfg, ctx):
+    """Replace streamlined nodes by hardware layer nodes (MVAU, Thresholding, ...).
+
+    Nodes of the float tail that stay in software are left as they are; every
+    hardware node's ``op_type`` must be a registered layer kind
+    (``ctx.layer_kinds``).
+
+    Calling rule: first result. Return the converted ModelWrapper.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_folding(model, cfg, ctx):
+    """Choose the parallelism (PE, SIMD, ...) of every hardware layer.
+
+    Read ``cfg.target_fps``, ``cfg.synth_clk_period_ns``, ``cfg.mvau_wwidth_max``
+    and the board's resources, write the chosen folding into the node
+    attributes, and write ``auto_folding_config.json`` into ``ctx.report_dir``'s
+    parent build folder via ``ctx.write_output``.
+
+    Calling rule: first result. Return the folded ModelWrapper.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_estimates(model, cfg, ctx):
+    """Write the estimate reports (cycles, resources, network performance, op counts).
+
+    Write FINN's report files into ``ctx.report_dir``.
+
+    Calling rule: first result. Return the ModelWrapper (usually unchanged).
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_hw_codegen(model, cfg, ctx):
+    """Generate RTL or HLS sources for every hardware layer.
+
+    Calling rule: first result. Return the ModelWrapper with the code paths set.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_ip_stitch(model, cfg, ctx):
+    """Connect the generated layers into one AXI-Stream top with FIFOs and width converters.
+
+    Calling rule: first result. Return the ModelWrapper.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_ooc_synth(model, cfg, ctx):
+    """Synthesize the stitched design out of context and report resources and timing.
+
+    Calling rule: first result. Return the ModelWrapper.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_bitfile(model, cfg, ctx):
+    """Build a bitfile for the board's shell (Zynq or Alveo).
+
+    Calling rule: first result. Return the ModelWrapper.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_driver(model, cfg, ctx):
+    """Generate the host driver and the deployment package.
+
+    Calling rule: first result. Return the ModelWrapper.
+    """
+
+
+@hookspec
+def dfx_reports(build_dir, tables):
+    """Contribute extra report tables for ``dfx report``.
+
+    ``build_dir`` is a :class:`pathlib.Path` to a finished build; ``tables`` is
+    the dict of pandas DataFrames dfx has read so far (name -> DataFrame).
+    Return a dict of further named DataFrames, or ``None``.
+
+    Calling rule: all results; the dicts are merged in order.
+    """
+
+
+# --------------------------------------------------------------------------
+# Observation
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def dfx_step_finished(step_name, seconds, cached, ctx):
+    """Called after every step, whether it ran or came from the cache.
+
+    Calling rule: all results (return values are ignored).
+    """

@@ -1,0 +1,186 @@
+"""Hardware layer kinds: the base class plugin authors subclass, and their registry.
+
+A hardware layer is an ONNX node whose ``op_type`` names a registered
+:class:`HWLayer` subclass. The node keeps its parameters as node attributes
+(folding, datatypes, dimensions) and initializer inputs (weights, thresholds);
+the :class:`HWLayer` object is a view on the node that knows the layer's rules:
+
+* shape rule:       :meth:`HWLayer.input_shape` / :meth:`HWLayer.output_shape`
+* execution:        :meth:`HWLayer.execute`, exact integer numpy semantics
+* folding options:  :meth:`HWLayer.folding_options`, every valid parallelism
+* estimates:        :meth:`HWLayer.cycles`, :meth:`HWLayer.resources`,
+                    :meth:`HWLayer.op_and_param_counts`
+
+Register a kind through the ``dfx_register_layer_kinds`` hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dfx.errors import PluginError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from onnx import NodeProto
+    from qonnx.core.modelwrapper import ModelWrapper
+
+#: The ONNX domain dfx gives its hardware nodes.
+HW_DOMAIN = "dfx.hw"
+
+#: Resource keys every estimate provides (FINN's names).
+RESOURCE_KEYS = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
+
+
+class HWLayer:
+    """A view on one hardware node, with the rules of its layer kind.
+
+    Subclasses set :attr:`op_type` and :attr:`attributes` and implement the
+    abstract methods. Attribute values are read with :meth:`get` and written
+    with :meth:`set`; they are stored on the ONNX node, so they survive saving
+    and loading the model.
+    """
+
+    #: The node op_type this kind handles.
+    op_type: ClassVar[str] = ""
+    #: Node attributes: name -> (python type, default). Types: int, float, str, list.
+    attributes: ClassVar[dict[str, tuple[type, Any]]] = {}
+    #: The attributes a folding config may set for this kind (FINN's JSON keys).
+    folding_attributes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, node: "NodeProto", model: "ModelWrapper"):
+        self.node = node
+        self.model = model
+
+    # -- attributes -------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def get(self, name: str) -> Any:
+        from onnx import helper
+
+        if name not in self.attributes:
+            raise KeyError(f"{self.op_type} has no attribute {name!r}")
+        for attr in self.node.attribute:
+            if attr.name == name:
+                value = helper.get_attribute_value(attr)
+                if isinstance(value, bytes):
+                    value = value.decode()
+                if isinstance(value, list) and value and isinstance(value[0], bytes):
+                    value = [v.decode() for v in value]
+                return value
+        return self.attributes[name][1]
+
+    def set(self, name: str, value: Any) -> None:
+        from onnx import helper
+
+        if name not in self.attributes:
+            raise KeyError(f"{self.op_type} has no attribute {name!r}")
+        kind = self.attributes[name][0]
+        value = kind(value) if kind in (int, float, str) else list(value)
+        for i, attr in enumerate(self.node.attribute):
+            if attr.name == name:
+                del self.node.attribute[i]
+                break
+        self.node.attribute.append(helper.make_attribute(name, value))
+
+    # -- datatypes and shapes --------------------------------------------
+    def input_datatype(self, index: int = 0):
+        return self.model.get_tensor_datatype(self.node.input[index])
+
+    def output_datatype(self):
+        return self.model.get_tensor_datatype(self.node.output[0])
+
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.get_tensor_shape(self.node.input[0]))
+
+    def output_shape(self) -> tuple[int, ...]:
+        """The shape rule: the output shape from the attributes and input shape."""
+        raise NotImplementedError
+
+    # -- execution -------------------------------------------------------
+    def execute(self, x: "np.ndarray") -> "np.ndarray":
+        """Run the layer on integer input ``x`` (any leading batch dims) exactly."""
+        raise NotImplementedError
+
+    # -- folding ---------------------------------------------------------
+    def folding(self) -> dict[str, Any]:
+        """The current folding, as FINN's folding config writes it."""
+        return {name: self.get(name) for name in self.folding_attributes}
+
+    def set_folding(self, folding: dict[str, Any]) -> None:
+        for key, value in folding.items():
+            self.set(key, value)
+
+    def folding_options(self, cfg) -> list[dict[str, Any]]:
+        """Every valid folding of this layer under ``cfg``'s constraints."""
+        return [self.folding()]
+
+    def check_folding(self, folding: dict[str, Any]) -> str | None:
+        """Why ``folding`` is invalid for this layer, or None when it is valid."""
+        return None
+
+    # -- estimates -------------------------------------------------------
+    def cycles(self) -> int:
+        """Cycles per frame at the current folding (initiation interval)."""
+        raise NotImplementedError
+
+    def resources(self) -> dict[str, float]:
+        """Estimated LUT, FF, BRAM_18K, URAM, DSP at the current folding.
+
+        Kinds may add efficiency keys (``BRAM_efficiency``, ``URAM_efficiency``).
+        """
+        raise NotImplementedError
+
+    def op_and_param_counts(self) -> dict[str, int]:
+        """Operation and parameter counts, FINN's keys (``op_mac_...``, ``param_...``)."""
+        return {}
+
+    def with_folding(self, folding: dict[str, Any]) -> "HWLayer":
+        """A copy of this view on a copy of the node, with ``folding`` applied."""
+        from onnx import NodeProto
+
+        node = NodeProto()
+        node.CopyFrom(self.node)
+        other = type(self)(node, self.model)
+        other.set_folding(folding)
+        return other
+
+
+class LayerRegistry:
+    """The registered layer kinds, by op_type."""
+
+    def __init__(self):
+        self._kinds: dict[str, type[HWLayer]] = {}
+
+    def register(self, kind: type[HWLayer]) -> None:
+        if not (isinstance(kind, type) and issubclass(kind, HWLayer)) or not kind.op_type:
+            raise PluginError(f"{kind!r} is not a HWLayer subclass with an op_type")
+        self._kinds[kind.op_type] = kind
+
+    def __contains__(self, op_type: str) -> bool:
+        return op_type in self._kinds
+
+    def __iter__(self):
+        return iter(self._kinds.values())
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def is_hw(self, node: "NodeProto") -> bool:
+        return node.domain == HW_DOMAIN and node.op_type in self._kinds
+
+    def wrap(self, node: "NodeProto", model: "ModelWrapper") -> HWLayer:
+        try:
+            kind = self._kinds[node.op_type]
+        except KeyError:
+            raise PluginError(
+                f"node {node.name!r}: no layer kind {node.op_type!r} is registered "
+                f"(known: {', '.join(self.names()) or 'none'})"
+            ) from None
+        return kind(node, model)
+
+    def hw_layers(self, model: "ModelWrapper") -> list[HWLayer]:
+        """The hardware layers of ``model`` in graph order."""
+        return [self.wrap(n, model) for n in model.graph.node if self.is_hw(n)]
