@@ -51,6 +51,15 @@ class HWLayer:
     def __init__(self, node: "NodeProto", model: "ModelWrapper"):
         self.node = node
         self.model = model
+        #: Values that do not depend on the folding (weights, datatypes), shared
+        #: with the copies :meth:`with_folding` makes, so exploring foldings is cheap.
+        self.memo: dict[str, Any] = {}
+
+    def memoized(self, key: str, compute):
+        """``compute()`` once per layer (and its folding copies)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
     # -- attributes -------------------------------------------------------
     @property
@@ -144,6 +153,7 @@ class HWLayer:
         node = NodeProto()
         node.CopyFrom(self.node)
         other = type(self)(node, self.model)
+        other.memo = self.memo
         other.set_folding(folding)
         return other
 

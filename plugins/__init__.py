@@ -1,0 +1,119 @@
+"""The default plugin set: ``dfx run --plugins default``.
+
+It registers FINN's estimate-flow steps, the MVAU and Thresholding layer kinds,
+and implements the stage hooks those steps call. Heavy modules (numpy, onnx,
+qonnx) are imported inside the functions, so loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+from dfx import __version__ as __version__
+from dfx.hookspec import hookimpl
+from dfx.steps import Step
+
+ESTIMATE_REPORTS = "estimate_reports"
+
+# -- steps: each calls its stage hook, so other plugins can override the stage --
+
+
+def _step_qonnx_to_finn(model, cfg, ctx):
+    from dfx.plugins.importer import step_qonnx_to_finn
+
+    return step_qonnx_to_finn(model, cfg, ctx)
+
+
+def _step_tidy_up(model, cfg, ctx):
+    from dfx.plugins.importer import step_tidy_up
+
+    return step_tidy_up(model, cfg, ctx)
+
+
+def _step_streamline(model, cfg, ctx):
+    return ctx.hook.dfx_streamline(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_convert_to_hw(model, cfg, ctx):
+    return ctx.hook.dfx_convert_to_hw(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_target_fps_parallelization(model, cfg, ctx):
+    return ctx.hook.dfx_folding(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_apply_folding_config(model, cfg, ctx):
+    from dfx.plugins.folding import apply_folding_config
+
+    return apply_folding_config(model, cfg, ctx)
+
+
+def _step_generate_estimate_reports(model, cfg, ctx):
+    return ctx.hook.dfx_estimates(model=model, cfg=cfg, ctx=ctx)
+
+
+FOLDING_FIELDS = ("target_fps", "synth_clk_period_ns", "mvau_wwidth_max", "board",
+                  "folding_objective", "resource_budget_fraction")
+
+
+@hookimpl
+def dfx_register_steps():
+    return [
+        Step("step_qonnx_to_finn", _step_qonnx_to_finn, verify_as="finn_onnx_python",
+             description="check the QONNX model (quantizers, one input, fixed shapes)"),
+        Step("step_tidy_up", _step_tidy_up, verify_as="initial_python",
+             description="shapes, unique names, datatypes"),
+        Step("step_streamline", _step_streamline, hooks=("dfx_streamline",),
+             verify_as="streamlined_python",
+             description="integer MatMuls with threshold activations"),
+        Step("step_convert_to_hw", _step_convert_to_hw, hooks=("dfx_convert_to_hw",),
+             config_fields=("standalone_thresholds",), uses_layer_kinds=True,
+             verify_as="hw_python", description="MVAU / Thresholding hardware layers"),
+        Step("step_target_fps_parallelization", _step_target_fps_parallelization,
+             hooks=("dfx_folding",), config_fields=FOLDING_FIELDS, uses_layer_kinds=True,
+             description="PE/SIMD per layer from target_fps and the clock"),
+        Step("step_apply_folding_config", _step_apply_folding_config,
+             config_fields=("folding_config_file",), uses_layer_kinds=True,
+             description="apply folding_config_file; write final_hw_config.json"),
+        Step("step_generate_estimate_reports", _step_generate_estimate_reports,
+             hooks=("dfx_estimates",), config_fields=("synth_clk_period_ns", "board"),
+             uses_layer_kinds=True, outputs={ESTIMATE_REPORTS},
+             description="cycles, resources, network performance, op counts"),
+    ]
+
+
+@hookimpl
+def dfx_register_layer_kinds():
+    from dfx.plugins.layers.mvau import MVAU
+    from dfx.plugins.layers.thresholding import Thresholding
+
+    return [MVAU, Thresholding]
+
+
+# -- stage hooks -------------------------------------------------------------
+
+
+@hookimpl
+def dfx_streamline(model, cfg, ctx):
+    from dfx.plugins.streamline import streamline_model
+
+    return streamline_model(model)
+
+
+@hookimpl
+def dfx_convert_to_hw(model, cfg, ctx):
+    from dfx.plugins.convert import convert_to_hw
+
+    return convert_to_hw(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_folding(model, cfg, ctx):
+    from dfx.plugins.folding import set_folding
+
+    return set_folding(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_estimates(model, cfg, ctx):
+    from dfx.plugins.estimates import generate_estimate_reports
+
+    return generate_estimate_reports(model, cfg, ctx)

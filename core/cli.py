@@ -1,0 +1,314 @@
+"""The ``dfx`` command line.
+
+    dfx run --plugins default MODEL [--config CFG] [--output-dir DIR] [--target-fps N] ...
+    dfx sim BUILD_DIR --backend python --input x.npy --output y.npy
+    dfx report BUILD_DIR [--csv PATH]
+    dfx plugins | dfx steps | dfx boards | dfx config
+    dfx cache info | dfx cache clear
+
+Start-up is kept light: this module imports only the standard library; each
+command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+PLUGINS_HELP = ("plugins to load, comma-separated: built-in names (default), entry points of "
+                "the group dfx.plugins, or dotted module paths (default: default)")
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--key-name VALUE`` flag per configuration key (values parsed by dfx.config)."""
+    from dfx.config import field_docs
+
+    group = parser.add_argument_group(
+        "configuration keys (FINN's DataflowBuildConfig names; override the config file)")
+    for name, type_str, default, doc in field_docs():
+        if name == "output_dir":
+            continue
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", metavar=type_str.upper()
+                           .replace(" ", "_")[:20], default=None,
+                           help=f"{doc} (default: {default})")
+    group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="set any configuration key, including plugin keys")
+
+
+def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dfx",
+        description="Compile quantized neural networks (QONNX) into streaming dataflow "
+                    "accelerators for AMD/Xilinx FPGAs.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="build a model", description="Build MODEL: run the steps "
+                         "of the loaded plugins up to the requested outputs.")
+    run.add_argument("model", help="the QONNX model (.onnx)")
+    run.add_argument("--plugins", default=None, help=PLUGINS_HELP)
+    run.add_argument("--config", "-c", help="a build configuration, JSON or YAML")
+    run.add_argument("--output-dir", "-o", help="the build folder (overrides output_dir)")
+    run.add_argument("--cache-dir", help="the artifact cache (default: $DFX_CACHE_DIR or the "
+                                         "user cache folder)")
+    run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    if with_config_flags:
+        _config_flags(run)
+    else:
+        run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+    sim = sub.add_parser("sim", help="run a built accelerator on inputs")
+    sim.add_argument("build_dir", help="a build folder written by dfx run")
+    sim.add_argument("--backend", choices=["python"], default="python",
+                     help="python: the exact numpy model of every hardware layer")
+    sim.add_argument("--input", "-i", required=True, help="input .npy: one sample or a batch")
+    sim.add_argument("--output", "-o", required=True, help="where to write the outputs (.npy)")
+    sim.add_argument("--plugins", default=None, help=PLUGINS_HELP + " (default: as built)")
+
+    report = sub.add_parser("report", help="show a build's reports as tables")
+    report.add_argument("build_dir", help="a build folder written by dfx run")
+    report.add_argument("--csv", help="write the per-layer table as CSV to this path")
+
+    plugins = sub.add_parser("plugins", help="list the loaded plugins and their hooks")
+    plugins.add_argument("--plugins", default=None, help=PLUGINS_HELP)
+
+    steps = sub.add_parser("steps", help="list the build steps in order")
+    steps.add_argument("--plugins", default=None, help=PLUGINS_HELP)
+
+    sub.add_parser("boards", help="list the known boards")
+    config = sub.add_parser("config", help="list the configuration keys")
+    config.add_argument("--plugins", default=None, help=PLUGINS_HELP)
+
+    cache = sub.add_parser("cache", help="inspect or clear the artifact cache")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--cache-dir", help="the artifact cache")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The per-key flags are only built when `dfx run` is asked for.
+    parser = build_parser(with_config_flags=bool(argv) and argv[0] == "run")
+    args = parser.parse_args(argv)
+    if args.version:
+        from dfx import __version__
+
+        print(f"dfx {__version__}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 0
+    from dfx.errors import DfxError
+
+    try:
+        return COMMANDS[args.command](args)
+    except DfxError as exc:
+        print(f"dfx: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dfx: interrupted", file=sys.stderr)
+        return 130
+
+
+# -- commands -----------------------------------------------------------------
+
+
+def _load_config(args, plugins):
+    from dfx.board_registry import get_board
+    from dfx.config import apply_board, load_config_file, make_config
+
+    data, source = {}, "command line"
+    if args.config:
+        data = load_config_file(args.config)
+        source = args.config
+    overrides = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg__") and value is not None:
+            overrides[key[5:]] = value
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            from dfx.errors import ConfigError
+
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key.strip()] = value
+    if args.output_dir:
+        overrides["output_dir"] = args.output_dir
+    cfg = make_config(data, overrides, extra_fields=plugins.config_fields(), source=source)
+    if args.config:
+        # Relative paths in a config file are relative to the file, as users expect.
+        base = Path(args.config).resolve().parent
+        for key in ("folding_config_file", "verify_input_npy", "verify_expected_output_npy",
+                    "specialize_layers_config_file"):
+            value = getattr(cfg, key)
+            if value and key not in overrides and not os.path.isabs(value):
+                candidate = base / value
+                if candidate.exists() or key.startswith("verify") and (cfg.verify_steps or []):
+                    setattr(cfg, key, str(candidate))
+        if cfg.output_dir and "output_dir" not in overrides and not os.path.isabs(cfg.output_dir):
+            cfg.output_dir = str(base / cfg.output_dir)
+    if not cfg.output_dir:
+        cfg.output_dir = f"output_{Path(args.model).stem}"
+    board = apply_board(cfg, get_board)
+    return cfg, board
+
+
+def cmd_run(args) -> int:
+    import time
+
+    from dfx.cache import ArtifactCache
+    from dfx.pipeline import Build
+    from dfx.plugin_manager import load_plugins
+    from dfx.progress import make_progress
+
+    started = time.perf_counter()
+    plugins = load_plugins(args.plugins)
+    cfg, board = _load_config(args, plugins)
+    cache = ArtifactCache(args.cache_dir, enabled=not args.no_cache)
+    build = Build(args.model, cfg, plugins, cache, board=board)
+    build.progress = make_progress(len(build.steps), quiet=args.quiet)
+    build.plugin_names = [p.name for p in plugins.plugins]
+    result = build.run()
+    if not args.quiet:
+        _print_summary(result, cfg, time.perf_counter() - started)
+    return 0
+
+
+def _print_summary(result, cfg, seconds: float) -> None:
+    import json
+
+    out = result.output_dir
+    print(f"build done in {seconds:.2f} s ({result.cached_steps}/{len(result.steps)} steps "
+          f"from the cache): {out}")
+    perf = out / "report" / "estimate_network_performance.json"
+    if perf.is_file():
+        p = json.loads(perf.read_text())
+        print(f"  estimated {p['estimated_throughput_fps']:,.0f} fps, latency "
+              f"{p['estimated_latency_ns']:,.0f} ns, slowest layer {p['max_cycles_node_name']} "
+              f"({p['max_cycles']} cycles)")
+    res = out / "report" / "estimate_layer_resources.json"
+    if res.is_file():
+        total = json.loads(res.read_text())["total"]
+        print("  estimated resources: " + ", ".join(f"{k} {v:,.0f}" for k, v in total.items()))
+    verify = out / "report" / "verify_results.json"
+    if verify.is_file():
+        for name, v in json.loads(verify.read_text()).items():
+            print(f"  verify {name}: {v['verdict']} (max abs diff {v.get('max_abs_diff')})")
+
+
+def cmd_sim(args) -> int:
+    import json
+
+    import numpy as np
+
+    from dfx.errors import DfxError
+    from dfx.execute import execute
+    from dfx.graph import load_model
+    from dfx.plugin_manager import load_plugins
+
+    build_dir = Path(args.build_dir)
+    model_path = build_dir / "final_model.onnx"
+    if not model_path.is_file():
+        raise DfxError(f"{build_dir} is not a finished dfx build (no final_model.onnx)")
+    status_path = build_dir / "build_status.json"
+    status = json.loads(status_path.read_text()) if status_path.is_file() else {}
+    plugins = load_plugins(args.plugins or status.get("plugins") or "default")
+    model = load_model(model_path)
+    if not any(plugins.layer_kinds.is_hw(n) for n in model.graph.node):
+        raise DfxError(f"{build_dir}: the build stopped before step_convert_to_hw; there are no "
+                       f"hardware layers to simulate")
+    try:
+        x = np.load(args.input)
+    except (OSError, ValueError) as exc:
+        raise DfxError(f"--input {args.input}: not a readable .npy file ({exc})") from None
+    y = execute(model, x, plugins.layer_kinds)
+    np.save(args.output, y)
+    print(f"{len(y)} output(s) of shape {list(y.shape[1:])} written to {args.output}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from dfx.reports import build_tables, format_tables
+
+    tables = build_tables(Path(args.build_dir))
+    print(format_tables(tables))
+    if args.csv:
+        tables["layers"].to_csv(args.csv, index=False)
+        print(f"per-layer table written to {args.csv}")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from dfx.plugin_manager import load_plugins
+
+    plugins = load_plugins(args.plugins)
+    for plugin in plugins.plugins:
+        print(f"{plugin.name}  (module {plugin.module.__name__}, version {plugin.version}, "
+              f"{plugin.origin})")
+        for hook in plugins.hooks_of(plugin):
+            print(f"    {hook}")
+    kinds = plugins.layer_kinds
+    print(f"layer kinds: {', '.join(kinds.names()) or 'none'}")
+    return 0
+
+
+def cmd_steps(args) -> int:
+    from dfx.pipeline import registered_steps
+    from dfx.plugin_manager import load_plugins
+
+    plugins = load_plugins(args.plugins)
+    for i, step in enumerate(registered_steps(plugins), 1):
+        outputs = f" [{', '.join(sorted(step.outputs))}]" if step.outputs else ""
+        print(f"{i:2d}. {step.name}{outputs}  {step.description}")
+    return 0
+
+
+def cmd_boards(args) -> int:
+    from dfx.board_registry import format_boards_table, load_boards
+
+    print(format_boards_table(load_boards()))
+    return 0
+
+
+def cmd_config(args) -> int:
+    from dfx.config import field_docs
+    from dfx.plugin_manager import load_plugins
+
+    plugins = load_plugins(args.plugins)
+    for name, type_str, default, doc in field_docs(plugins.config_fields()):
+        print(f"{name:32s} {type_str:24s} default {default!r}\n    {doc}")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from dfx.cache import ArtifactCache
+
+    if args.action == "clear":
+        cache = ArtifactCache(args.cache_dir, check_version=False)
+        removed = cache.clear()
+        print(f"removed {removed} entries from {cache.root}")
+        return 0
+    info = ArtifactCache(args.cache_dir).info()
+    print(f"cache: {info['root']}")
+    print(f"entries: {info['entries']}, {info['bytes'] / 1e6:.1f} MB")
+    for step, s in sorted(info.get("steps", {}).items()):
+        print(f"  {step:40s} {s['entries']:5d} entries {s['bytes'] / 1e6:8.2f} MB")
+    if info.get("stale_staging"):
+        print(f"stale staging folders: {info['stale_staging']}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "sim": cmd_sim,
+    "report": cmd_report,
+    "plugins": cmd_plugins,
+    "steps": cmd_steps,
+    "boards": cmd_boards,
+    "config": cmd_config,
+    "cache": cmd_cache,
+}

@@ -1,0 +1,145 @@
+"""Running a model on inputs: qonnx's executor for QONNX graphs, numpy for hardware graphs.
+
+A graph without hardware nodes runs through qonnx's ``execute_onnx``, the
+reference executor, one sample at a time (the exported models have batch size
+1). A graph with hardware nodes runs node by node in numpy: hardware nodes
+through their layer kind's exact :meth:`dfx.layers.HWLayer.execute`, the few
+software ops that stay around them (the float tail) through the small table
+below, all batched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dfx.errors import DfxError, ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dfx.layers import LayerRegistry
+
+
+def _multithreshold(node, x, thresholds):
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    count = (x[..., None] >= thresholds).sum(axis=-1)
+    return attrs.get("out_scale", 1.0) * count + attrs.get("out_bias", 0.0)
+
+
+_SOFTWARE_OPS = {
+    "Mul": lambda node, a, b: a * b,
+    "Add": lambda node, a, b: a + b,
+    "Sub": lambda node, a, b: a - b,
+    "Div": lambda node, a, b: a / b,
+    "Relu": lambda node, a: np.maximum(a, 0),
+    "Identity": lambda node, a: a,
+    "Clip": lambda node, a, lo=None, hi=None: np.clip(
+        a, -np.inf if lo is None else lo, np.inf if hi is None else hi
+    ),
+    "MatMul": lambda node, a, b: a @ b,
+    "MultiThreshold": _multithreshold,
+    "Reshape": lambda node, a, shape: a.reshape((a.shape[0],) + tuple(int(s) for s in shape[1:])),
+    "Flatten": lambda node, a: a.reshape(a.shape[0], -1),
+}
+
+
+def has_hw_nodes(model, layer_kinds: "LayerRegistry") -> bool:
+    return any(layer_kinds.is_hw(n) for n in model.graph.node)
+
+
+def batch_input(model, x: np.ndarray) -> np.ndarray:
+    """Check ``x`` against the model's input and give it a leading batch axis.
+
+    Accepts one sample (the model's input shape, or that shape without its
+    batch dimension) or a batch ``(N, *shape[1:])``. Values must fit the
+    input's datatype.
+    """
+    name = model.graph.input[0].name
+    shape = tuple(model.get_tensor_shape(name))
+    x = np.asarray(x)
+    sample_shape = shape[1:]
+    if x.shape == sample_shape:
+        x = x[None]
+    elif x.shape[1:] != sample_shape:
+        raise ModelError(
+            f"input of shape {list(x.shape)} does not fit the model input {name!r} of shape "
+            f"{list(shape)}: give one sample {list(sample_shape)} or a batch "
+            f"[N, {', '.join(map(str, sample_shape))}]"
+        )
+    dt = model.get_tensor_datatype(name)
+    if dt.is_integer():
+        allowed = np.isin(x, [-1, 1]) if dt.name == "BIPOLAR" else (
+            (x == np.round(x)) & (x >= dt.min()) & (x <= dt.max())
+        )
+        if not np.all(allowed):
+            bad = np.argwhere(~allowed)[0]
+            raise ModelError(
+                f"input value {x[tuple(bad)]!r} at index {bad.tolist()} is not a valid "
+                f"{dt.name} value for model input {name!r}"
+            )
+    return x.astype(np.float32)
+
+
+def execute(model, x: np.ndarray, layer_kinds: "LayerRegistry") -> np.ndarray:
+    """Run ``model`` on a batch ``x`` (see :func:`batch_input`); returns a batch of outputs."""
+    x = batch_input(model, x)
+    if not has_hw_nodes(model, layer_kinds):
+        return _execute_qonnx(model, x)
+    return _execute_numpy(model, x, layer_kinds)
+
+
+def _execute_qonnx(model, x: np.ndarray) -> np.ndarray:
+    from qonnx.core.onnx_exec import execute_onnx
+
+    in_name = model.graph.input[0].name
+    out_name = model.graph.output[0].name
+    batch_dim = model.get_tensor_shape(in_name)[0]
+    if batch_dim == x.shape[0]:
+        return np.asarray(execute_onnx(model, {in_name: x})[out_name])
+    outputs = [execute_onnx(model, {in_name: x[i : i + 1]})[out_name] for i in range(len(x))]
+    return np.concatenate(outputs, axis=0)
+
+
+def _execute_numpy(model, x: np.ndarray, layer_kinds: "LayerRegistry") -> np.ndarray:
+    context: dict[str, np.ndarray] = {model.graph.input[0].name: x}
+    for init in model.graph.initializer:
+        context[init.name] = model.get_initializer(init.name)
+    for node in model.graph.node:
+        inputs = [context[t] if t else None for t in node.input]
+        if layer_kinds.is_hw(node):
+            layer = layer_kinds.wrap(node, model)
+            result = layer.execute(inputs[0])
+        elif node.op_type in _SOFTWARE_OPS:
+            result = _SOFTWARE_OPS[node.op_type](node, *inputs)
+        else:
+            raise DfxError(
+                f"node {node.name!r} ({node.op_type}) has no numpy execution; "
+                f"the python backend runs hardware layers and float tails only"
+            )
+        context[node.output[0]] = np.asarray(result)
+    return np.asarray(context[model.graph.output[0].name], dtype=np.float32)
+
+
+def compare(output: np.ndarray, expected: np.ndarray) -> dict:
+    """Verdict for ``output`` against ``expected``: exact, or within float32 rounding."""
+    output = np.asarray(output, np.float64)
+    expected = np.asarray(expected, np.float64)
+    if output.shape != expected.shape:
+        if output.size == expected.size:
+            output = output.reshape(expected.shape)
+        else:
+            return {"verdict": "FAIL", "why": f"shape {list(output.shape)} != expected "
+                    f"{list(expected.shape)}"}
+    diff = np.abs(output - expected)
+    tolerance = 1e-5 * max(1.0, float(np.abs(expected).max(initial=0.0)))
+    exact = bool(np.array_equal(output, expected))
+    ok = exact or bool(np.all(diff <= tolerance))
+    return {
+        "verdict": "SUCCESS" if ok else "FAIL",
+        "exact": exact,
+        "max_abs_diff": float(diff.max(initial=0.0)),
+        "mismatches": int(np.count_nonzero(diff > tolerance)),
+        "samples": int(expected.shape[0]) if expected.ndim else 1,
+    }

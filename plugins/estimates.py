@@ -1,0 +1,56 @@
+"""Estimate reports, under FINN's file names and keys.
+
+* ``estimate_layer_cycles.json``:       {layer: cycles per frame}
+* ``estimate_layer_resources.json``:    {layer: {LUT, FF, BRAM_18K, URAM, DSP, efficiencies}, total}
+* ``estimate_network_performance.json``: critical_path_cycles, max_cycles,
+  max_cycles_node_name, estimated_throughput_fps, estimated_latency_ns
+* ``op_and_param_counts.json``:         {layer: {op_mac_..., param_...}, total}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+def generate_estimate_reports(model, cfg, ctx):
+    layers = ctx.layer_kinds.hw_layers(model)
+    cycles = {layer.name: int(layer.cycles()) for layer in layers}
+
+    resources: dict = {}
+    total: Counter = Counter()
+    for layer in layers:
+        res = {k: (int(v) if float(v).is_integer() and not k.endswith("efficiency") else v)
+               for k, v in layer.resources().items()}
+        resources[layer.name] = res
+        for key in ("LUT", "FF", "BRAM_18K", "URAM", "DSP"):
+            total[key] += res.get(key, 0)
+    resources["total"] = {k: total[k] for k in ("BRAM_18K", "FF", "LUT", "URAM", "DSP")}
+
+    counts: dict = {}
+    count_total: Counter = Counter()
+    for layer in layers:
+        c = layer.op_and_param_counts()
+        counts[layer.name] = c
+        count_total.update(c)
+    counts["total"] = dict(count_total)
+
+    max_name = max(cycles, key=cycles.get)
+    max_cycles = cycles[max_name]
+    critical = sum(cycles.values())  # a chain: every layer lies on the critical path
+    performance = {
+        "critical_path_cycles": critical,
+        "max_cycles": max_cycles,
+        "max_cycles_node_name": max_name,
+        "estimated_throughput_fps": 1e9 / (max_cycles * cfg.synth_clk_period_ns),
+        "estimated_latency_ns": critical * cfg.synth_clk_period_ns,
+    }
+    ctx.write_report("estimate_layer_cycles.json", cycles)
+    ctx.write_report("estimate_layer_resources.json", resources)
+    ctx.write_report("op_and_param_counts.json", counts)
+    ctx.write_report("estimate_network_performance.json", performance)
+    if ctx.board is not None:
+        util = {k: (total[k] / ctx.board.resources[k] if ctx.board.resources.get(k) else None)
+                for k in ("LUT", "FF", "BRAM_18K", "URAM", "DSP")}
+        ctx.write_report("estimate_board_utilization.json",
+                         {"board": ctx.board.name, "part": ctx.board.part, "utilization": util})
+    return model

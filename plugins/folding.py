@@ -1,0 +1,248 @@
+"""Folding: how much parallel hardware each layer gets.
+
+FINN walks each layer greedily, raising SIMD then PE until the layer meets its
+cycle budget. dfx instead looks at every valid folding of a layer (the
+divisors of its dimensions, the memory styles) and takes the one with the
+smallest estimated resources among those that meet the budget; the layers are
+independent, so the sum of the per-layer minima is the network minimum.
+
+Two objectives (``folding_objective``):
+
+* ``target_fps``: the cycle budget is ``clock / target_fps`` for every layer;
+* ``max_fps_fits_board``: the smallest budget (highest throughput) whose
+  cheapest foldings together fit ``resource_budget_fraction`` of the board.
+
+Resources are compared as shares of the board when a board is set, as LUT
+equivalents otherwise (see :mod:`dfx.plugins.layers.memory`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dfx.errors import ConfigError, DfxError
+from dfx.plugins.layers.memory import board_weights, cost
+
+RESOURCES = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
+
+
+@dataclass
+class Option:
+    folding: dict
+    cycles: int
+    resources: dict
+    cost: float
+    lanes: int
+
+
+def evaluate_options(layer, cfg, weights) -> list[Option]:
+    """Every folding of ``layer`` with its cycles, resources and cost, cheapest first."""
+    options = []
+    for folding in layer.folding_options(cfg):
+        view = layer.with_folding(folding)
+        res = view.resources()
+        lanes = 1
+        for key in ("PE", "SIMD"):
+            lanes *= int(folding.get(key, 1))
+        options.append(Option(folding, view.cycles(), res, cost(res, weights), lanes))
+    options.sort(key=lambda o: (o.cost, o.lanes, o.cycles))
+    return options
+
+
+def cheapest_within(options: list[Option], budget: float) -> Option | None:
+    for option in options:  # sorted by cost
+        if option.cycles <= budget:
+            return option
+    return None
+
+
+def fastest(options: list[Option]) -> Option:
+    return min(options, key=lambda o: (o.cycles, o.cost))
+
+
+def fold_for_budget(all_options: dict[str, list[Option]], budget: float):
+    """Per layer, the cheapest option within ``budget`` cycles; the misses on their own."""
+    chosen, misses = {}, []
+    for name, options in all_options.items():
+        option = cheapest_within(options, budget)
+        if option is None:
+            option = fastest(options)
+            misses.append((name, option))
+        chosen[name] = option
+    return chosen, misses
+
+
+def totals(chosen: dict[str, Option]) -> dict[str, float]:
+    return {k: sum(o.resources.get(k, 0.0) for o in chosen.values()) for k in RESOURCES}
+
+
+def fits(total: dict[str, float], board, fraction: float) -> bool:
+    return all(total[k] <= fraction * board.resources.get(k, 0) for k in RESOURCES
+               if k != "FF" or board.resources.get("FF"))
+
+
+def set_folding(model, cfg, ctx):
+    """The default ``dfx_folding``: choose and apply a folding; write auto_folding_config.json."""
+    layers = ctx.layer_kinds.hw_layers(model)
+    clk_hz = 1e9 / cfg.synth_clk_period_ns
+    weights = board_weights(ctx.board)
+    summary: dict = {"objective": cfg.folding_objective}
+
+    if cfg.folding_objective == "max_fps_fits_board":
+        if ctx.board is None:
+            raise ConfigError("folding_objective 'max_fps_fits_board' needs a board "
+                              "(set 'board' in the config or --board)")
+        all_options = {layer.name: evaluate_options(layer, cfg, weights) for layer in layers}
+        budgets = sorted({o.cycles for opts in all_options.values() for o in opts})
+        chosen = None
+        for budget in budgets:  # smallest budget = highest throughput first
+            candidate, misses = fold_for_budget(all_options, budget)
+            if not misses and fits(totals(candidate), ctx.board, cfg.resource_budget_fraction):
+                chosen = candidate
+                summary["cycle_budget"] = budget
+                break
+        if chosen is None:
+            chosen, _ = fold_for_budget(all_options, budgets[-1])
+            chosen = {name: min(opts, key=lambda o: o.cost) for name, opts in
+                      all_options.items()}
+            ctx.log.warning("even the smallest folding does not fit %.0f%% of %s",
+                            100 * cfg.resource_budget_fraction, ctx.board.name)
+            summary["fits_board"] = False
+        else:
+            summary["fits_board"] = True
+    elif cfg.target_fps is None:
+        ctx.log.info("no target_fps: layers keep their folding (PE=SIMD=1 unless a folding "
+                     "config sets it)")
+        summary["cycle_budget"] = None
+        chosen = {layer.name: Option(layer.folding(), layer.cycles(), layer.resources(), 0.0, 1)
+                  for layer in layers}
+    else:
+        budget = clk_hz / cfg.target_fps
+        all_options = {layer.name: evaluate_options(layer, cfg, weights) for layer in layers}
+        chosen, misses = fold_for_budget(all_options, budget)
+        summary["cycle_budget"] = budget
+        if misses:
+            worst_name, worst = max(misses, key=lambda m: m[1].cycles)
+            reach = clk_hz / worst.cycles
+            message = (
+                f"target_fps {cfg.target_fps:g} ({budget:g} cycles per frame at "
+                f"{clk_hz / 1e6:g} MHz) cannot be met: layer {worst_name} needs at least "
+                f"{worst.cycles} cycles with mvau_wwidth_max {cfg.mvau_wwidth_max}, so the "
+                f"network reaches {reach:,.0f} fps"
+            )
+            ctx.log.warning(message)
+            ctx.progress(message)
+            summary["target_met"] = False
+            summary["limiting_layer"] = worst_name
+            summary["reachable_fps"] = reach
+            summary["message"] = message
+        else:
+            summary["target_met"] = True
+
+    by_name = {layer.name: layer for layer in layers}
+    for name, option in chosen.items():
+        by_name[name].set_folding(option.folding)
+    max_cycles = max(layer.cycles() for layer in layers)
+    summary["estimated_fps"] = clk_hz / max_cycles
+    summary["total_resources"] = totals(chosen)
+    summary["layers"] = {name: {"cycles": o.cycles, **o.folding} for name, o in chosen.items()}
+    ctx.write_json("auto_folding_config.json", hw_config(model, ctx))
+    ctx.write_report("folding_summary.json", summary)
+    return model
+
+
+def hw_config(model, ctx) -> dict:
+    """The folding of every hardware layer, in FINN's folding config format."""
+    config: dict = {"Defaults": {}}
+    for layer in ctx.layer_kinds.hw_layers(model):
+        config[layer.name] = layer.folding()
+    return config
+
+
+# FINN names its layers after specialisation ("MVAU_hls_0", "MVAU_rtl_0") or by their
+# long names in older releases; dfx accepts those keys for its own layers.
+_FINN_ALIASES = [
+    (re.compile(r"^(MVAU|Thresholding)_(?:hls|rtl)_(\d+)$"), r"\1_\2"),
+    (re.compile(r"^MatrixVectorActivation_(\d+)$"), r"MVAU_\1"),
+    (re.compile(r"^Thresholding_Batch_(\d+)$"), r"Thresholding_\1"),
+]
+# Kinds a FINN folding config may name that dfx's estimate flow does not have (yet).
+_FINN_ONLY_PREFIXES = ("StreamingFIFO", "StreamingDataWidthConverter", "StreamingMaxPool",
+                       "ConvolutionInputGenerator", "FMPadding", "LabelSelect",
+                       "StreamingDataflowPartition")
+
+
+def apply_folding_config(model, cfg, ctx):
+    """Apply ``folding_config_file`` (FINN's JSON format); write final_hw_config.json."""
+    if cfg.folding_config_file:
+        path = Path(cfg.folding_config_file)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"folding_config_file: cannot read {path}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"folding_config_file: {path} is not valid JSON "
+                              f"(line {exc.lineno}: {exc.msg})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"folding_config_file: {path} must hold a JSON object")
+        _apply(model, data, path, ctx)
+    ctx.write_json("final_hw_config.json", hw_config(model, ctx))
+    return model
+
+
+def _apply(model, data: dict, path: Path, ctx) -> None:
+    layers = {layer.name: layer for layer in ctx.layer_kinds.hw_layers(model)}
+    defaults = data.get("Defaults", {}) or {}
+    for attr, spec in defaults.items():
+        # FINN: "attr": [value, ["OpType", ...]] or "attr": value
+        value, kinds = (spec[0], spec[1]) if isinstance(spec, list) and len(spec) == 2 and \
+            isinstance(spec[1], list) else (spec, None)
+        for layer in layers.values():
+            kind_names = {layer.op_type, f"{layer.op_type}_hls", f"{layer.op_type}_rtl"}
+            if (kinds is None or kind_names & set(kinds)) and attr in layer.folding_attributes:
+                layer.set(attr, value)
+    problems = []
+    for key, values in data.items():
+        if key == "Defaults":
+            continue
+        name = key
+        for pattern, repl in _FINN_ALIASES:
+            name = pattern.sub(repl, name)
+        if name not in layers:
+            if key.startswith(_FINN_ONLY_PREFIXES):
+                ctx.log.warning("folding config %s: %r has no counterpart in this build; "
+                                "ignored", path, key)
+                continue
+            close = difflib.get_close_matches(name, list(layers), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"{path}: layer {key!r} is not in the model{hint} "
+                            f"(layers: {', '.join(layers)})")
+            continue
+        layer = layers[name]
+        if not isinstance(values, dict):
+            problems.append(f"{path}: {key!r} must map to an object of attributes")
+            continue
+        folding = {}
+        for attr, value in values.items():
+            if attr in layer.folding_attributes:
+                folding[attr] = value
+            elif attr in layer.attributes or attr in ("inFIFODepths", "outFIFODepths",
+                                                      "depth_trigger_uram",
+                                                      "depth_trigger_bram"):
+                ctx.log.info("folding config %s: %s.%s is not a folding attribute; ignored",
+                             path, key, attr)
+            else:
+                problems.append(f"{path}: {key}.{attr} is not an attribute of "
+                                f"{layer.op_type} (folding attributes: "
+                                f"{', '.join(layer.folding_attributes)})")
+        why = layer.check_folding(folding)
+        if why:
+            problems.append(f"{path}: {key}: {why}")
+            continue
+        layer.set_folding(folding)
+    if problems:
+        raise DfxError("invalid folding config:\n  " + "\n  ".join(problems))

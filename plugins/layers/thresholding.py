@@ -1,0 +1,92 @@
+"""Thresholding: a standalone multi-threshold activation on a stream of channels.
+
+Used where an activation is not preceded by a MatMul (a requantizer on the
+input, for example) or when ``standalone_thresholds`` asks for thresholds
+outside the MVAU. Each of ``NumChannels`` channels maps its integer input to
+``out_scale * count(x >= T[c, :]) + out_bias``; ``PE`` channels are processed
+per cycle.
+
+Node inputs: ``x`` and the thresholds ``T[NumChannels, levels-1]``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from dfx.layers import HWLayer
+from dfx.plugins.layers.memory import divisors, memory_resources
+
+
+class Thresholding(HWLayer):
+    op_type = "Thresholding"
+    attributes = {
+        "NumChannels": (int, 0),
+        "PE": (int, 1),
+        "out_scale": (float, 1.0),
+        "out_bias": (float, 0.0),
+        "ram_style": (str, "distributed"),
+        "numInputVectors": (list, [1]),
+    }
+    folding_attributes = ("PE", "ram_style")
+
+    def thresholds(self) -> np.ndarray:
+        return self.model.get_initializer(self.node.input[1]).astype(np.int64)
+
+    def output_shape(self) -> tuple[int, ...]:
+        return self.input_shape()
+
+    def execute(self, x: np.ndarray) -> np.ndarray:
+        t = self.thresholds()
+        count = (np.asarray(x).astype(np.int64)[..., None] >= t).sum(axis=-1)
+        return (self.get("out_scale") * count + self.get("out_bias")).astype(np.float32)
+
+    def check_folding(self, folding: dict[str, Any]) -> str | None:
+        pe = int(folding.get("PE", self.get("PE")))
+        if self.get("NumChannels") % pe:
+            return f"PE={pe} does not divide NumChannels={self.get('NumChannels')}"
+        if folding.get("ram_style", "distributed") not in ("distributed", "block", "auto"):
+            return "ram_style must be distributed or block"
+        return None
+
+    def folding_options(self, cfg) -> list[dict[str, Any]]:
+        return [{"PE": pe, "ram_style": style}
+                for pe in divisors(self.get("NumChannels"))
+                for style in ("distributed", "block")]
+
+    def cycles(self) -> int:
+        vectors = int(np.prod(self.get("numInputVectors")))
+        return self.get("NumChannels") // self.get("PE") * vectors
+
+    def _threshold_bits(self) -> int:
+        t = self.thresholds()
+        idt = self.input_datatype()
+        lo, hi = min(int(t.min()), int(idt.min())), max(int(t.max()), int(idt.max()))
+        return max(int(-lo - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
+
+    def resources(self) -> dict[str, float]:
+        pe = self.get("PE")
+        levels = self.thresholds().shape[1]
+        bits = self._threshold_bits()
+        depth = self.get("NumChannels") // pe
+        style = self.get("ram_style")
+        style = "distributed" if style == "auto" else style
+        mem = memory_resources(depth, levels * bits, style) if depth > 1 else {
+            "LUT": 0.0, "BRAM_18K": 0.0, "URAM": 0.0}
+        out_bits = max(1, math.ceil(math.log2(levels + 1)))
+        lut = 40 + pe * (mem["LUT"] + levels * math.ceil(bits / 2) + out_bits)
+        return {
+            "LUT": float(lut),
+            "FF": float(20 + pe * (bits + out_bits)),
+            "BRAM_18K": pe * mem["BRAM_18K"],
+            "URAM": 0.0,
+            "DSP": 0.0,
+            "BRAM_efficiency": 1.0,
+            "URAM_efficiency": 1.0,
+        }
+
+    def op_and_param_counts(self) -> dict[str, int]:
+        t = self.thresholds()
+        return {f"param_threshold_{self.input_datatype().name}": int(t.size)}
