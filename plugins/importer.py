@@ -27,15 +27,35 @@ def step_qonnx_to_finn(model, cfg, ctx):
 
 def step_tidy_up(model, cfg, ctx):
     """Shapes, unique node names, datatypes: what every later step relies on."""
-    from qonnx.transformation.general import (
-        GiveUniqueNodeNames,
-        RemoveStaticGraphInputs,
-        RemoveUnusedTensors,
-    )
+    from qonnx.transformation.general import RemoveStaticGraphInputs, RemoveUnusedTensors
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    for transformation in (RemoveStaticGraphInputs(), InferShapes(), GiveUniqueNodeNames(),
-                           InferDataTypes(), RemoveUnusedTensors()):
+    for transformation in (RemoveStaticGraphInputs(), InferShapes(), InferDataTypes(),
+                           RemoveUnusedTensors()):
         model = model.transform(transformation)
+    name_nodes(model)
     return model
+
+
+def name_nodes(model) -> None:
+    """Give unnamed and duplicate-named nodes a unique name; keep the user's names.
+
+    Messages about a node name it as the user's exporter did, so the names
+    that are already unique stay as they are (qonnx's GiveUniqueNodeNames would
+    rename every node).
+    """
+    seen: set[str] = set()
+    counters: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.name and node.name not in seen:
+            seen.add(node.name)
+            continue
+        while True:
+            n = counters.get(node.op_type, 0)
+            counters[node.op_type] = n + 1
+            candidate = f"{node.op_type}_{n}"
+            if candidate not in seen and all(candidate != m.name for m in model.graph.node):
+                break
+        node.name = candidate
+        seen.add(candidate)

@@ -151,7 +151,13 @@ class Quantizer:
         return f"{'INT' if self.signed else 'UINT'}{self.bits}"
 
     def levels(self, x: np.ndarray) -> np.ndarray:
-        y = x / self.scale + self.zero_point
+        """Integer levels of ``x``, computed in ``x``'s precision.
+
+        Constants (weights) arrive as float32 and are rounded exactly as qonnx's
+        float32 Quant does; accumulator tails are evaluated in float64.
+        """
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+        y = x / self.scale.astype(dtype) + self.zero_point.astype(dtype)
         if self.bipolar:
             return np.where(y >= 0.0, 1, -1).astype(np.int64)
         y = _rounding(self.rounding)(y)
@@ -269,14 +275,16 @@ class Streamliner:
 
     # -- constants -------------------------------------------------------
     def _fold_constant(self, node):
-        from qonnx.core.onnx_exec import execute_node  # imported only when needed
+        """Evaluate a standard op whose inputs are all constants (e.g. a weight Transpose)."""
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsupportedNodeError(node.name, node.op_type,
+                                       "dfx has no rule for this custom op on constants")
+        from onnx.reference import ReferenceEvaluator  # numpy-based, no onnxruntime
 
-        context = {t: self.values[t].value for t in node.input if t}
-        for out in node.output:
-            context[out] = None
-        execute_node(node, context, self.src.graph)
-        for out in node.output:
-            self.values[out] = ConstValue(np.asarray(context[out]))
+        feeds = {t: self.values[t].value for t in node.input if t}
+        results = ReferenceEvaluator(node).run(None, feeds)
+        for out, value in zip(node.output, results):
+            self.values[out] = ConstValue(np.asarray(value))
 
     def _quantizer_from_node(self, node) -> Quantizer:
         get = self.src.get_initializer
@@ -308,7 +316,7 @@ class Streamliner:
         quantizer = self._quantizer_from_node(node)
         source = self.values.get(node.input[0])
         if isinstance(source, ConstValue):
-            q = quantizer.levels(source.value)
+            q = quantizer.levels(np.asarray(source.value, np.float32))
             self.values[node.output[0]] = ConstValue(
                 quantizer.values(q), q=q, scale=quantizer.scale,
                 zero_point=quantizer.zero_point, datatype=quantizer.datatype_name,
@@ -317,6 +325,22 @@ class Streamliner:
         self._quantize_activation(node, quantizer, source)
 
     _op_BipolarQuant = _op_Quant
+
+    def _op_Transpose(self, node):
+        """A transposed weight keeps its integer form (PyTorch exports W.T for MatMul)."""
+        source = self._const(node.input[0])
+        if source is None:
+            raise UnsupportedNodeError(node.name, node.op_type,
+                                       "only transposes of constant weights are supported")
+        if source.q is None:
+            return self._fold_constant(node)
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        q = np.transpose(source.q, perm)
+        scale = np.transpose(np.broadcast_to(source.scale, source.q.shape), perm)
+        zp = np.transpose(np.broadcast_to(source.zero_point, source.q.shape), perm)
+        self.values[node.output[0]] = ConstValue(np.transpose(source.value, perm), q=q,
+                                                 scale=scale, zero_point=zp,
+                                                 datatype=source.datatype)
 
     # -- elementwise -----------------------------------------------------
     def _binary_operands(self, node):
@@ -763,6 +787,8 @@ def check_quantized(model):
     if not any(n.op_type in quant_ops for n in model.graph.node):
         annotated = [
             t.tensor_name for t in model.graph.quantization_annotation
+            if model.get_initializer(t.tensor_name) is not None
+            and model.get_tensor_datatype(t.tensor_name).is_integer()
         ]
         if not annotated:
             raise ModelError(
