@@ -1,0 +1,434 @@
+"""dfx's build reports as normalised pandas tables (``dfx report BUILD_DIR``).
+
+:func:`build_tables` reads the JSON reports of a build folder written by
+``dfx run`` and returns named :class:`pandas.DataFrame` objects:
+
+``layers``
+    one row per hardware layer: ``layer``, ``op_type``, ``cycles``, the folding
+    attributes ``PE``, ``SIMD``, ``ram_style`` (``final_hw_config.json``), the
+    estimated resources ``LUT``, ``FF``, ``BRAM_18K``, ``URAM``, ``DSP``
+    (``report/estimate_layer_resources.json``), and the provenance columns
+    ``tool`` (``"dfx-estimate"``) and ``source`` (the report file's name).
+    Further per-layer report kinds (synthesis, rtlsim, ...) are merged in by
+    layer name with :func:`merge_layer_tables`; register them in
+    :data:`LAYER_REPORTS`.  Always present (empty, with these columns, when the
+    build has no per-layer reports) so that ``dfx report --csv`` always works.
+``network``
+    one row: ``report/estimate_network_performance.json`` plus the resource
+    totals (``LUT``, ``FF``, ...).
+``steps``
+    ``step``, ``seconds`` (``time_per_step.json``), in build order.
+``verify``
+    ``check``, ``step``, ``verdict``, ``exact``, ``max_abs_diff``, ...
+    (``report/verify_results.json``), when the build verified anything.
+
+Tables whose files are missing are left out; a folder with none of the report
+files, or a report file that is not valid JSON, raises :class:`ReportError`
+(a :class:`dfx.errors.DfxError`) naming the folder or the file.
+
+This is the only dfx module that imports pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from dfx.errors import DfxError
+
+__all__ = [
+    "CYCLES_FILE",
+    "FOLDING_ATTRS",
+    "HW_CONFIG_FILE",
+    "LAYER_REPORTS",
+    "NETWORK_FILE",
+    "REPORT_FILES",
+    "RESOURCES",
+    "RESOURCES_FILE",
+    "STEPS_FILE",
+    "VERIFY_FILE",
+    "LayerReport",
+    "ReportError",
+    "build_tables",
+    "estimate_layer_table",
+    "format_tables",
+    "merge_layer_tables",
+    "network_table",
+    "op_type_of",
+    "read_json_report",
+    "steps_table",
+    "verify_table",
+]
+
+# The report files, relative to the build folder.
+CYCLES_FILE = "report/estimate_layer_cycles.json"
+RESOURCES_FILE = "report/estimate_layer_resources.json"
+NETWORK_FILE = "report/estimate_network_performance.json"
+VERIFY_FILE = "report/verify_results.json"
+HW_CONFIG_FILE = "final_hw_config.json"
+STEPS_FILE = "time_per_step.json"
+REPORT_FILES = (CYCLES_FILE, RESOURCES_FILE, HW_CONFIG_FILE, NETWORK_FILE, STEPS_FILE,
+                VERIFY_FILE)
+
+RESOURCES = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
+FOLDING_ATTRS = ("PE", "SIMD", "ram_style")
+LAYER_KEYS = ("layer", "op_type")
+ESTIMATE_TOOL = "dfx-estimate"
+ESTIMATE_COLUMNS = ("layer", "op_type", "cycles", *FOLDING_ATTRS, *RESOURCES, "tool", "source")
+VERIFY_COLUMNS = ("check", "step", "verdict", "exact", "max_abs_diff", "mismatches", "samples",
+                  "why")
+
+
+class ReportError(DfxError):
+    """A build folder's reports cannot be read."""
+
+
+# -- reading --------------------------------------------------------------------
+
+
+def read_json_report(path: Path | str) -> dict:
+    """The JSON object in ``path``; :class:`ReportError` naming the file if it is unusable."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"report file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"report file {path} cannot be read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = " (empty file)" if not text.strip() else ""
+        raise ReportError(f"report file {path} is not valid JSON{hint}: {exc.msg} at line "
+                          f"{exc.lineno} column {exc.colno}; the build may have been "
+                          f"interrupted, re-run dfx run") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"report file {path} does not hold a JSON object "
+                          f"(found {type(data).__name__})")
+    return data
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _expect(path: Path, ok: bool, what: str) -> None:
+    if not ok:
+        raise ReportError(f"report file {path} is malformed: {what}")
+
+
+def _read_optional(build_dir: Path, name: str) -> tuple[dict | None, Path]:
+    path = build_dir / name
+    return (read_json_report(path) if path.is_file() else None), path
+
+
+def op_type_of(layer: str) -> str:
+    """The op type in a layer name: ``MVAU_3`` -> ``MVAU``, ``Thresholding_hls_0`` ->
+    ``Thresholding_hls``; a name without a ``_N`` suffix is its own op type."""
+    match = re.fullmatch(r"(.+)_\d+", layer)
+    return match.group(1) if match else layer
+
+
+def _ordered_union(*key_lists: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for keys in key_lists:
+        for key in keys:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def _tidy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns of JSON integers become nullable ``Int64`` (so a missing value does not turn
+    counts into floats); columns of numbers with a JSON float become ``float64``."""
+    for column in df.columns:
+        values = df[column].dropna()
+        if values.empty or not values.map(_is_number).all():
+            continue
+        if values.map(lambda v: isinstance(v, int)).all():
+            df[column] = df[column].astype("Int64")
+        else:
+            df[column] = df[column].astype("float64")
+    return df
+
+
+# -- tables ---------------------------------------------------------------------
+
+
+def estimate_layer_table(build_dir: Path) -> pd.DataFrame | None:
+    """The per-layer estimate table (see the module docstring), or ``None`` if the build
+    has none of the per-layer files."""
+    cycles, cycles_path = _read_optional(build_dir, CYCLES_FILE)
+    resources, resources_path = _read_optional(build_dir, RESOURCES_FILE)
+    hw_config, hw_config_path = _read_optional(build_dir, HW_CONFIG_FILE)
+    if cycles is None and resources is None and hw_config is None:
+        return None
+    cycles = cycles or {}
+    resources = {k: v for k, v in (resources or {}).items() if k != "total"}
+    hw_config = {k: v for k, v in (hw_config or {}).items() if k != "Defaults"}
+    for name, value in cycles.items():
+        _expect(cycles_path, _is_number(value), f"cycles of {name!r} is {value!r}, not a number")
+    for name, value in resources.items():
+        _expect(resources_path, isinstance(value, dict),
+                f"entry {name!r} is {value!r}, not an object")
+    for name, value in hw_config.items():
+        _expect(hw_config_path, isinstance(value, dict),
+                f"entry {name!r} is {value!r}, not an object")
+
+    rows = []
+    for layer in _ordered_union(hw_config, cycles, resources):
+        attrs = hw_config.get(layer, {})
+        res = resources.get(layer, {})
+        if layer in resources:
+            source = resources_path.name
+        elif layer in cycles:
+            source = cycles_path.name
+        else:
+            source = hw_config_path.name
+        row = {"layer": layer, "op_type": op_type_of(layer), "cycles": cycles.get(layer)}
+        row.update({attr: attrs.get(attr) for attr in FOLDING_ATTRS})
+        row.update({kind: res.get(kind) for kind in RESOURCES})
+        row.update(tool=ESTIMATE_TOOL, source=source)
+        rows.append(row)
+    return _tidy_dtypes(pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS)))
+
+
+def _empty_layer_table() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in ESTIMATE_COLUMNS})
+
+
+def network_table(build_dir: Path) -> pd.DataFrame | None:
+    """One row: the network performance estimate and the resource totals."""
+    perf, perf_path = _read_optional(build_dir, NETWORK_FILE)
+    resources, resources_path = _read_optional(build_dir, RESOURCES_FILE)
+    if perf is None and resources is None:
+        return None
+    row: dict = {}
+    for key, value in (perf or {}).items():
+        _expect(perf_path, value is None or isinstance(value, str | int | float),
+                f"{key!r} is {value!r}, not a scalar")
+        row[key] = value
+    if resources is not None:
+        total = resources.get("total")
+        if total is None:  # older builds: sum the layers
+            total = {kind: sum(v.get(kind, 0) for k, v in resources.items()
+                               if isinstance(v, dict)) for kind in RESOURCES}
+        _expect(resources_path, isinstance(total, dict), "'total' is not an object")
+        for kind in _ordered_union(RESOURCES, total):
+            if kind in total and kind in RESOURCES:
+                row[kind] = total[kind]
+    return _tidy_dtypes(pd.DataFrame([row]))
+
+
+def steps_table(build_dir: Path) -> pd.DataFrame | None:
+    """``step``, ``seconds`` in build order."""
+    times, path = _read_optional(build_dir, STEPS_FILE)
+    if times is None:
+        return None
+    for step, seconds in times.items():
+        _expect(path, _is_number(seconds), f"time of {step!r} is {seconds!r}, not a number")
+    return pd.DataFrame({"step": list(times),
+                         "seconds": pd.Series([float(s) for s in times.values()],
+                                              dtype="float64")})
+
+
+def verify_table(build_dir: Path) -> pd.DataFrame | None:
+    """One row per verification check: ``check`` (e.g. ``streamlined_python``), ``step``,
+    ``verdict``, ``exact``, ``max_abs_diff``, ``mismatches``, ``samples`` (and ``why`` when
+    a check failed for a reason other than different values)."""
+    results, path = _read_optional(build_dir, VERIFY_FILE)
+    if results is None:
+        return None
+    rows = []
+    for check, verdict in results.items():
+        _expect(path, isinstance(verdict, dict), f"entry {check!r} is not an object")
+        row = {"check": check}
+        row.update({key: verdict.get(key) for key in VERIFY_COLUMNS[1:]})
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=list(VERIFY_COLUMNS))
+    if df["why"].isna().all():
+        df = df.drop(columns="why")
+    if "exact" in df and df["exact"].notna().all():
+        df["exact"] = df["exact"].astype(bool)
+    if df["max_abs_diff"].notna().any():
+        df["max_abs_diff"] = df["max_abs_diff"].astype("float64")
+    for column in ("mismatches", "samples"):
+        df[column] = df[column].astype("Int64")
+    return df
+
+
+# -- per-layer report kinds -------------------------------------------------------
+
+
+def merge_layer_tables(base: pd.DataFrame, other: pd.DataFrame, suffix: str) -> pd.DataFrame:
+    """``base`` with the columns of ``other`` joined by layer name.
+
+    Every column of ``other`` except ``layer`` and ``op_type`` is renamed with ``suffix``
+    (``LUT`` -> ``LUT_synth``, ``tool`` -> ``tool_synth``). Layers keep ``base``'s order;
+    layers only in ``other`` follow, in ``other``'s order. Missing values are NA.
+    """
+    if "layer" not in base or "layer" not in other:
+        raise ValueError("both tables need a 'layer' column")
+    if not suffix:
+        raise ValueError("merge_layer_tables needs a non-empty suffix")
+    renamed = other.rename(columns={c: f"{c}{suffix}" for c in other.columns
+                                    if c not in LAYER_KEYS})
+    clash = [c for c in renamed.columns if c not in LAYER_KEYS and c in base.columns]
+    if clash:
+        raise ValueError(f"columns {clash} are already in the base table; use another suffix")
+    has_op_type = "op_type" in renamed
+    if has_op_type:
+        renamed = renamed.rename(columns={"op_type": "_op_type_other"})
+    merged = base.merge(renamed, on="layer", how="outer", sort=False)
+    order = _ordered_union(base["layer"], other["layer"])
+    merged = merged.set_index("layer").loc[order].reset_index()
+    if has_op_type:
+        if "op_type" in merged:
+            merged["op_type"] = merged["op_type"].fillna(merged["_op_type_other"])
+        else:
+            merged.insert(1, "op_type", merged["_op_type_other"])
+        merged = merged.drop(columns="_op_type_other")
+    elif "op_type" in merged:
+        merged["op_type"] = merged["op_type"].fillna(merged["layer"].map(op_type_of))
+    return merged
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """A kind of per-layer report merged into the ``layers`` table.
+
+    ``load(build_dir)`` returns a table with a ``layer`` column, or ``None`` when the build
+    has no such report; its other columns are merged in with ``suffix``. The first kind
+    (the estimates) has no suffix: it is the base table.
+    """
+
+    name: str
+    suffix: str
+    load: Callable[[Path], pd.DataFrame | None]
+
+
+#: The per-layer report kinds, in merge order. Later kinds (synthesis, rtlsim) are appended.
+LAYER_REPORTS: list[LayerReport] = [LayerReport("estimate", "", estimate_layer_table)]
+
+
+def _layers_table(build_dir: Path) -> pd.DataFrame | None:
+    table = None
+    for kind in LAYER_REPORTS:
+        other = kind.load(build_dir)
+        if other is None:
+            continue
+        if table is None:
+            table = other if not kind.suffix else other.rename(
+                columns={c: f"{c}{kind.suffix}" for c in other.columns if c not in LAYER_KEYS})
+        else:
+            table = merge_layer_tables(table, other, kind.suffix)
+    return table
+
+
+# -- the entry points -------------------------------------------------------------
+
+
+def build_tables(build_dir: Path, plugins=None) -> dict[str, pd.DataFrame]:
+    """The report tables of ``build_dir`` (see the module docstring).
+
+    ``plugins`` (optional, a :class:`dfx.plugin_manager.DfxPluginManager`) lets plugins add
+    tables through the ``dfx_reports`` hook.
+    """
+    build_dir = Path(build_dir)
+    if not build_dir.is_dir():
+        raise ReportError(f"{build_dir} is not a dfx build folder: "
+                          f"{'it is a file' if build_dir.exists() else 'it does not exist'}")
+    present = [name for name in REPORT_FILES if (build_dir / name).is_file()]
+    if not present:
+        raise ReportError(f"{build_dir} is not a dfx build folder: it has none of the report "
+                          f"files {', '.join(REPORT_FILES)}")
+    tables: dict[str, pd.DataFrame] = {}
+    layers = _layers_table(build_dir)
+    tables["layers"] = layers if layers is not None else _empty_layer_table()
+    for name, make in (("network", network_table), ("steps", steps_table),
+                       ("verify", verify_table)):
+        table = make(build_dir)
+        if table is not None:
+            tables[name] = table
+    if plugins is not None:
+        for extra in plugins.hook.dfx_reports(build_dir=build_dir, tables=dict(tables)):
+            tables.update(extra or {})
+    return tables
+
+
+def _format_value(value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e15):
+            return f"{value:.3g}"
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    try:
+        if pd.isna(value):
+            return "-"
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "item"):  # numpy scalars
+        return _format_value(value.item())
+    return str(value)
+
+
+def _render(df: pd.DataFrame, formatters: dict | None = None) -> str:
+    shown = df.astype(object)
+    fmt = {c: (formatters or {}).get(c, _format_value) for c in shown.columns}
+    for column, f in fmt.items():
+        shown[column] = shown[column].map(f)
+    return shown.to_string(index=False)
+
+
+def _provenance_note(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Move ``tool*``/``source*`` columns that hold one value into a note line."""
+    notes = []
+    for column in list(df.columns):
+        if column.startswith(("tool", "source")):
+            values = df[column].dropna().unique()
+            if len(values) == 1:
+                notes.append(f"{column}: {values[0]}")
+                df = df.drop(columns=column)
+    return df, ", ".join(notes)
+
+
+def format_tables(tables: dict[str, pd.DataFrame]) -> str:
+    """A readable text rendering of :func:`build_tables`' result."""
+    parts = []
+    for name, df in tables.items():
+        header = f"== {name} =="
+        if name == "layers":
+            if df.empty:
+                parts.append(f"{header}\n(no per-layer reports in this build)")
+                continue
+            df, note = _provenance_note(df)
+            body = _render(df)
+            if note:
+                body += f"\n({note})"
+        elif name == "network" and len(df) == 1:
+            values = [_format_value(v) for v in df.iloc[0].tolist()]
+            key_width = max(len(str(c)) for c in df.columns)
+            value_width = max(len(v) for v in values)
+            body = "\n".join(f"{c!s:<{key_width}}  {v:>{value_width}}"
+                              for c, v in zip(df.columns, values, strict=True))
+        elif name == "steps":
+            total = float(df["seconds"].sum())
+            body = _render(df, {"seconds": lambda v: f"{v:,.3f}"})
+            body += f"\ntotal: {total:,.3f} s"
+        elif name == "verify":
+            body = _render(df, {"max_abs_diff": lambda v: "-" if pd.isna(v) else f"{v:.3g}"})
+        else:
+            body = _render(df) if not df.empty else "(empty)"
+        parts.append(f"{header}\n{body}")
+    return "\n\n".join(parts)
