@@ -223,8 +223,9 @@ class Build:
             for plugin in self.plugins.implementers(hook):
                 prints.add(plugin.fingerprint)
         if step.uses_layer_kinds:
-            self.plugins.layer_kinds  # noqa: B018  (collects the owners)
-            for plugin in self.plugins.layer_kind_owners.values():
+            # Every plugin that registers layer kinds, found without calling the hook
+            # (which would import the layer modules on a fully cached run).
+            for plugin in self.plugins.implementers("dfx_register_layer_kinds"):
                 prints.add(plugin.fingerprint)
         return sorted(prints)
 
