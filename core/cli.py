@@ -30,9 +30,9 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     for name, type_str, default, doc in field_docs():
         if name == "output_dir":
             continue
-        group.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", metavar=type_str.upper()
-                           .replace(" ", "_")[:20], default=None,
-                           help=f"{doc} (default: {default})")
+        metavar = type_str.upper().replace(" ", "_")[:20]
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", metavar=metavar,
+                           default=None, help=f"{doc} (default: {default})")
     group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="set any configuration key, including plugin keys")
 
@@ -163,15 +163,12 @@ def cmd_run(args) -> int:
     from dfx.cache import ArtifactCache
     from dfx.pipeline import Build
     from dfx.plugin_manager import load_plugins
-    from dfx.progress import make_progress
 
     started = time.perf_counter()
     plugins = load_plugins(args.plugins)
     cfg, board = _load_config(args, plugins)
     cache = ArtifactCache(args.cache_dir, enabled=not args.no_cache)
-    build = Build(args.model, cfg, plugins, cache, board=board)
-    build.progress = make_progress(len(build.steps), quiet=args.quiet)
-    build.plugin_names = [p.name for p in plugins.plugins]
+    build = Build(args.model, cfg, plugins, cache, board=board, quiet=args.quiet)
     result = build.run()
     if not args.quiet:
         _print_summary(result, cfg, time.perf_counter() - started)

@@ -45,7 +45,7 @@ _SOFTWARE_OPS = {
 }
 
 
-def has_hw_nodes(model, layer_kinds: "LayerRegistry") -> bool:
+def has_hw_nodes(model, layer_kinds: LayerRegistry) -> bool:
     return any(layer_kinds.is_hw(n) for n in model.graph.node)
 
 
@@ -82,7 +82,7 @@ def batch_input(model, x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def execute(model, x: np.ndarray, layer_kinds: "LayerRegistry") -> np.ndarray:
+def execute(model, x: np.ndarray, layer_kinds: LayerRegistry) -> np.ndarray:
     """Run ``model`` on a batch ``x`` (see :func:`batch_input`); returns a batch of outputs."""
     x = batch_input(model, x)
     if not has_hw_nodes(model, layer_kinds):
@@ -102,7 +102,7 @@ def _execute_qonnx(model, x: np.ndarray) -> np.ndarray:
     return np.concatenate(outputs, axis=0)
 
 
-def _execute_numpy(model, x: np.ndarray, layer_kinds: "LayerRegistry") -> np.ndarray:
+def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry) -> np.ndarray:
     context: dict[str, np.ndarray] = {model.graph.input[0].name: x}
     for init in model.graph.initializer:
         context[init.name] = model.get_initializer(init.name)

@@ -48,7 +48,7 @@ class HWLayer:
     #: The attributes a folding config may set for this kind (FINN's JSON keys).
     folding_attributes: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, node: "NodeProto", model: "ModelWrapper"):
+    def __init__(self, node: NodeProto, model: ModelWrapper):
         self.node = node
         self.model = model
         #: Values that do not depend on the folding (weights, datatypes), shared
@@ -109,7 +109,7 @@ class HWLayer:
         raise NotImplementedError
 
     # -- execution -------------------------------------------------------
-    def execute(self, x: "np.ndarray") -> "np.ndarray":
+    def execute(self, x: np.ndarray) -> np.ndarray:
         """Run the layer on integer input ``x`` (any leading batch dims) exactly."""
         raise NotImplementedError
 
@@ -146,7 +146,7 @@ class HWLayer:
         """Operation and parameter counts, FINN's keys (``op_mac_...``, ``param_...``)."""
         return {}
 
-    def with_folding(self, folding: dict[str, Any]) -> "HWLayer":
+    def with_folding(self, folding: dict[str, Any]) -> HWLayer:
         """A copy of this view on a copy of the node, with ``folding`` applied."""
         from onnx import NodeProto
 
@@ -178,10 +178,10 @@ class LayerRegistry:
     def names(self) -> list[str]:
         return sorted(self._kinds)
 
-    def is_hw(self, node: "NodeProto") -> bool:
+    def is_hw(self, node: NodeProto) -> bool:
         return node.domain == HW_DOMAIN and node.op_type in self._kinds
 
-    def wrap(self, node: "NodeProto", model: "ModelWrapper") -> HWLayer:
+    def wrap(self, node: NodeProto, model: ModelWrapper) -> HWLayer:
         try:
             kind = self._kinds[node.op_type]
         except KeyError:
@@ -191,6 +191,6 @@ class LayerRegistry:
             ) from None
         return kind(node, model)
 
-    def hw_layers(self, model: "ModelWrapper") -> list[HWLayer]:
+    def hw_layers(self, model: ModelWrapper) -> list[HWLayer]:
         """The hardware layers of ``model`` in graph order."""
         return [self.wrap(n, model) for n in model.graph.node if self.is_hw(n)]

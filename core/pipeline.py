@@ -184,9 +184,8 @@ class BuildResult:
 class Build:
     """One ``dfx run``: a model, a validated config, the loaded plugins and a cache."""
 
-    def __init__(self, model_path, cfg, plugins, cache, board=None, progress=None):
-        from dfx.progress import make_progress
-
+    def __init__(self, model_path, cfg, plugins, cache, board=None, progress=None,
+                 quiet: bool = False):
         self.model_path = Path(model_path)
         self.cfg = cfg
         self.plugins = plugins
@@ -194,7 +193,8 @@ class Build:
         self.board = board
         self.all_steps = registered_steps(plugins)
         self.steps = select_steps(cfg, self.all_steps)
-        self.progress = progress or make_progress(len(self.steps))
+        self.progress = progress
+        self.quiet = quiet
         self.output_dir = Path(cfg.output_dir)
         self.plugin_names = [p.name for p in plugins.plugins]
 
@@ -257,7 +257,8 @@ class Build:
             pid = stale.name.rsplit("-", 2)[-2]
             if pid.isdigit() and not _pid_alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
-        staging = parent / f".{self.output_dir.name}.dfx-staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        suffix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        staging = parent / f".{self.output_dir.name}.dfx-staging-{suffix}"
         if self.cfg.start_step and self.output_dir.is_dir():
             shutil.copytree(self.output_dir, staging, symlinks=True)
         else:
@@ -293,6 +294,10 @@ class Build:
         return self.model_path
 
     def run(self) -> BuildResult:
+        if self.progress is None:
+            from dfx.progress import make_progress
+
+            self.progress = make_progress(len(self.steps), quiet=self.quiet)
         staging = self._make_staging()
         handler = logging.FileHandler(staging / "build_dataflow.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

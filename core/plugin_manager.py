@@ -78,7 +78,8 @@ def _import_plugin(name: str) -> LoadedPlugin:
         try:
             module = ep.load()
         except Exception as exc:  # a broken third-party plugin
-            raise PluginError(f"plugin {name!r} (entry point {ep.value}) failed to load: {exc}")
+            raise PluginError(
+                f"plugin {name!r} (entry point {ep.value}) failed to load: {exc}") from None
         dist = getattr(ep, "dist", None)
         origin = f"entry point of {dist.name} {dist.version}" if dist else "entry point"
         if dist is not None and not hasattr(module, "__version__"):

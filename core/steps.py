@@ -12,13 +12,13 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - type hints only
     from dfx.boards import Board
-    from dfx.config import DataflowBuildConfig
     from dfx.layers import LayerRegistry
 
 
@@ -88,8 +88,8 @@ class StepContext:
     step_name: str
     artifact_dir: Path
     hook: Any
-    layer_kinds: "LayerRegistry"
-    board: "Board | None"
+    layer_kinds: LayerRegistry
+    board: Board | None
     log: logging.Logger
     progress: Callable[[str], None] = lambda message: None
 

@@ -51,7 +51,8 @@ def convert_to_hw(model, cfg, ctx):
                                            f"its input is {idt.name}, not an integer type")
             consumers = model.find_consumers(node.output[0]) or []
             mt = consumers[0] if len(consumers) == 1 else None
-            fuse = mt is not None and mt.op_type == "MultiThreshold" and not cfg.standalone_thresholds
+            fuse = (mt is not None and mt.op_type == "MultiThreshold"
+                    and not cfg.standalone_thresholds)
             inputs = [node.input[0], node.input[1]]
             attrs = dict(MW=int(w.shape[0]), MH=int(w.shape[1]),
                          numInputVectors=vectors(node.input[0]))

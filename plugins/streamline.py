@@ -769,7 +769,7 @@ class Streamliner:
                 model.set_tensor_shape(name, shape)
         for name, dt in self.datatypes.items():
             model.set_tensor_datatype(name, DataType[dt])
-        for out_name, final, dt in outputs:
+        for out_name, _final, dt in outputs:
             if dt is not None:
                 model.set_tensor_datatype(out_name, DataType[dt])
         return model

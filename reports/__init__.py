@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from dfx.errors import DfxError
 
 __all__ = [

@@ -61,7 +61,7 @@ def make_mlp(in_features: int, layers: list[Layer], input_dt: str = "UINT2", see
                                       name=name("Div")))
         x = z
     features = in_features
-    for index, layer in enumerate(layers):
+    for layer in layers:
         n_out = layer.out_features
         w = rng.normal(0, 1, (n_out, features)).astype(np.float32)
         qmax = 2 ** (layer.weight_bits - 1) - 1 if layer.weight_bits > 1 else 1

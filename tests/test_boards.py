@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from dfx import board_registry as br
 from dfx.board_registry import (
     Board,

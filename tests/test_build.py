@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODEL_NAMES, load_example, model_dir, read_json, run_dfx
 
+from conftest import MODEL_NAMES, load_example, model_dir, read_json, run_dfx
 from dfx.cli import main
 
 CYBSEC = model_dir("cybsec-mlp-w2a2") / "model.onnx"
@@ -218,7 +218,7 @@ def test_stop_step_and_start_step(tmp_path):
 
 
 def test_yaml_config_file_with_finn_spellings(tmp_path):
-    (tmp_path / "cfg.yaml").write_text(textwrap.dedent(f"""
+    (tmp_path / "cfg.yaml").write_text(textwrap.dedent("""
         output_dir: out
         synth_clk_period_ns: 5.0
         target_fps: 1000000
@@ -281,8 +281,9 @@ def test_float_model_with_no_quantizers(tmp_path):
 
 
 def test_op_with_no_hardware_layer(tmp_path):
-    from modelgen import Layer, make_mlp
     from onnx import helper
+
+    from modelgen import Layer, make_mlp
 
     model = make_mlp(8, [Layer(6, act="relu_uint"), Layer(4, act=None)])
     q = next(n for n in model.graph.node

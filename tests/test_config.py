@@ -7,6 +7,7 @@ import textwrap
 from dataclasses import dataclass, fields
 
 import pytest
+
 from dfx.config import (
     AutoFIFOSizingMethod,
     DataflowBuildConfig,

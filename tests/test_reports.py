@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from dfx.cli import main
 from dfx.errors import DfxError
 from dfx.reports import (

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MODEL_NAMES, load_example
-from modelgen import Layer, make_mlp, qonnx_outputs, random_inputs
 
+from conftest import MODEL_NAMES, load_example
 from dfx.errors import ModelError, UnsupportedNodeError
 from dfx.execute import execute
 from dfx.graph import load_model
 from dfx.plugin_manager import load_plugins
 from dfx.plugins.importer import step_tidy_up
 from dfx.plugins.streamline import streamline_model
+from modelgen import Layer, make_mlp, qonnx_outputs, random_inputs
 
 
 def _streamlined(model):
@@ -34,7 +34,8 @@ def _assert_matches(output, expected, exact):
     if exact:
         np.testing.assert_array_equal(output, expected)
     else:
-        np.testing.assert_allclose(output, expected, rtol=0, atol=1e-5 * max(1, abs(expected).max()))
+        tolerance = 1e-5 * max(1, abs(expected).max())
+        np.testing.assert_allclose(output, expected, rtol=0, atol=tolerance)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

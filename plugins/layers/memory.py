@@ -16,7 +16,7 @@ Yosys flow; until then they are first-order estimates.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 BRAM18_BITS = 18 * 1024
@@ -28,7 +28,7 @@ URAM_BITS = 4096 * 72
 LUT_EQUIVALENT = {"LUT": 1.0, "FF": 0.25, "BRAM_18K": 256.0, "URAM": 2048.0, "DSP": 96.0}
 
 
-@lru_cache(maxsize=None)
+@cache
 def divisors(n: int) -> tuple[int, ...]:
     return tuple(d for d in range(1, n + 1) if n % d == 0)
 
