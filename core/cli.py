@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load_config(args, plugins):
     from dfx.board_registry import get_board
-    from dfx.config import apply_board, load_config_file, make_config
+    from dfx.config import apply_board, config_keys, load_config_file, make_config
+    from dfx.errors import ConfigError
 
     data, source = {}, "command line"
     if args.config:
@@ -129,13 +130,19 @@ def _load_config(args, plugins):
     for key, value in vars(args).items():
         if key.startswith("cfg__") and value is not None:
             overrides[key[5:]] = value
+    known = config_keys() + [f.name for f in plugins.config_fields()]
     for item in args.set:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep:
-            from dfx.errors import ConfigError
-
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key.strip()] = value
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean --set {close[0]}={value}?" if close else ""
+            raise ConfigError(f"--set: unknown key {key!r}{hint} (dfx config lists the keys)")
+        overrides[key] = value
     if args.output_dir:
         overrides["output_dir"] = args.output_dir
     cfg = make_config(data, overrides, extra_fields=plugins.config_fields(), source=source)

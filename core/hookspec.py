@@ -53,8 +53,9 @@ def dfx_register_steps():
     registered replaces the earlier one only if it says ``replaces=True``;
     otherwise the name clash is an error.
 
-    Calling rule: all results. Plugins are asked in registration order, the
-    default plugin first, so third-party steps can refer to default steps.
+    Calling rule: all results. Built-in plugins are asked first, then the others
+    in the order ``--plugins`` names them, so third-party steps can refer to
+    default steps.
     """
 
 
@@ -121,8 +122,11 @@ def dfx_folding(model, cfg, ctx):
 
     Read ``cfg.target_fps``, ``cfg.synth_clk_period_ns``, ``cfg.mvau_wwidth_max``
     and the board's resources, write the chosen folding into the node
-    attributes, and write ``auto_folding_config.json`` into ``ctx.report_dir``'s
-    parent build folder via ``ctx.write_output``.
+    attributes, and write ``auto_folding_config.json`` into the build folder with
+    ``ctx.write_json("auto_folding_config.json", ...)``.
+
+    Configuration keys the implementing plugin declares (``dfx_config_fields``)
+    are part of the step's cache key, so the stage may read them.
 
     Calling rule: first result. Return the folded ModelWrapper.
     """

@@ -63,7 +63,7 @@ def registered_steps(plugins) -> list[Step]:
     """All registered steps, in order, from ``dfx_register_steps`` of every plugin."""
     order: list[Step] = []
     owners: dict[str, object] = {}
-    for impl in plugins.pm.hook.dfx_register_steps.get_hookimpls():
+    for impl in plugins.registration_order("dfx_register_steps"):
         plugin = plugins.plugin_for_module(impl.plugin)
         plugin_name = plugin.name if plugin else str(impl.plugin)
         for step in impl.function() or []:
@@ -199,9 +199,22 @@ class Build:
         self.plugin_names = [p.name for p in plugins.plugins]
 
     # -- keys --------------------------------------------------------------
+    def _involved_plugins(self, step: Step) -> list:
+        """The plugin that registered ``step`` and those implementing the hooks it calls."""
+        owner = _step_owner_cache.get(id(self.plugins), {}).get(step.name)
+        involved = [p for p in self.plugins.plugins if p.name == owner]
+        for hook in step.hooks:
+            involved += [p for p in self.plugins.implementers(hook) if p not in involved]
+        return involved
+
     def _config_part(self, step: Step) -> dict:
         part = {}
-        for name in step.config_fields:
+        # Keys a plugin declares may be read by any stage it implements, so they
+        # belong to the key of every step whose hooks that plugin fills in.
+        fields = list(step.config_fields)
+        for plugin in self._involved_plugins(step):
+            fields += [k for k in self.plugins.config_keys_of(plugin) if k not in fields]
+        for name in fields:
             value = self.cfg.get(name)
             if name in FILE_FIELDS and value:
                 path = Path(value)
@@ -214,14 +227,7 @@ class Build:
         return part
 
     def _fingerprints(self, step: Step) -> list[str]:
-        prints = set()
-        owner = _step_owner_cache.get(id(self.plugins), {}).get(step.name)
-        for plugin in self.plugins.plugins:
-            if plugin.name == owner:
-                prints.add(plugin.fingerprint)
-        for hook in step.hooks:
-            for plugin in self.plugins.implementers(hook):
-                prints.add(plugin.fingerprint)
+        prints = {plugin.fingerprint for plugin in self._involved_plugins(step)}
         if step.uses_layer_kinds:
             # Every plugin that registers layer kinds, found without calling the hook
             # (which would import the layer modules on a fully cached run).

@@ -179,10 +179,36 @@ class DfxPluginManager:
         return registry
 
     def config_fields(self) -> list:
-        fields = []
-        for result in self.pm.hook.dfx_config_fields():
-            fields.extend(result or [])
-        return fields
+        """Every configuration key the plugins declare (``dfx_config_fields``)."""
+        return [field for fields in self._declared_fields().values() for field in fields]
+
+    def config_keys_of(self, plugin: LoadedPlugin) -> list[str]:
+        """The configuration keys ``plugin`` declares: part of the cache key of its stages."""
+        return [field.name for field in self._declared_fields().get(plugin.name, [])]
+
+    def _declared_fields(self) -> dict[str, list]:
+        if not hasattr(self, "_fields_by_plugin"):
+            by_plugin: dict[str, list] = {}
+            for impl in self.pm.hook.dfx_config_fields.get_hookimpls():
+                owner = self.plugin_for_module(impl.plugin)
+                name = owner.name if owner else str(impl.plugin)
+                by_plugin.setdefault(name, []).extend(impl.function() or [])
+            self._fields_by_plugin = by_plugin
+        return self._fields_by_plugin
+
+    def registration_order(self, hook_name: str) -> list:
+        """Hook implementations in the order plugins register things: built-ins first.
+
+        Third-party steps name default steps as anchors (``after=...``), so the
+        built-in plugins register first whatever order ``--plugins`` lists them in.
+        """
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        builtin = [i for i in impls if (p := self.plugin_for_module(i.plugin)) is not None
+                   and p.origin == "builtin"]
+        order = {p.module: n for n, p in enumerate(self.plugins)}
+        rest = sorted((i for i in impls if i not in builtin),
+                      key=lambda i: order.get(i.plugin, len(order)))
+        return builtin + rest
 
 
 def load_plugins(names: str | list[str] | None) -> DfxPluginManager:

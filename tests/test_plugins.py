@@ -234,11 +234,6 @@ def test_without_uniform_key_the_default_folding_runs(example_builds, tmp_path):
     assert (example_builds["plain"] / "report" / "folding_summary.json").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: the cache key of step_target_fps_parallelization covers only the step's "
-    "config_fields (pipeline.Build._config_part), not the plugin keys read by the plugin "
-    "implementing dfx_folding, so a build with example_uniform_folding=4 takes the "
-    "default folding from the cache of an earlier build without it"))
 def test_uniform_folding_key_changes_the_cache_key(example_plugin, tmp_path):
     cache = tmp_path / "shared-cache"
     plain, uniform = tmp_path / "plain", tmp_path / "uniform"
@@ -271,16 +266,17 @@ def test_unknown_plugin_key_is_rejected(example_plugin, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: config.make_config suggests the flag spelling '--weight-histogram-bins' for a "
-    "misspelt plugin key given with --set, but the CLI has no such flag (plugin keys are "
-    "only settable with --set); it should suggest 'weight_histogram_bins' / "
-    "'--set weight_histogram_bins=...'"))
 def test_unknown_plugin_key_suggestion_is_usable(example_plugin, tmp_path):
     proc = dfx("run", "--plugins", "default,example", MODEL, "-o", tmp_path / "b",
                "--set", "weight_histogram_binz=3", tmp_path=tmp_path)
     assert proc.returncode == 2
-    assert "weight_histogram_bins" in proc.stderr
+    assert "did you mean --set weight_histogram_bins=3?" in proc.stderr
+
+
+def test_plugin_order_on_the_command_line_does_not_matter(example_plugin, tmp_path):
+    proc = ok(dfx("steps", "--plugins", "example,default", tmp_path=tmp_path))
+    names = [line.split()[1] for line in proc.stdout.splitlines() if line.strip()]
+    assert names[-2:] == ["step_generate_estimate_reports", "step_weight_histogram"]
 
 
 def test_plugin_key_without_plugin_is_rejected(example_plugin, tmp_path):
