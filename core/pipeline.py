@@ -97,11 +97,8 @@ def registered_steps(plugins) -> list[Step]:
             else:
                 order.append(step)
             owners[step.name] = plugin_name
-    _step_owner_cache[id(plugins)] = owners
+    plugins.step_owners = owners
     return order
-
-
-_step_owner_cache: dict[int, dict[str, str]] = {}
 
 
 def _import_custom_step(spec: str) -> Step:
@@ -201,7 +198,7 @@ class Build:
     # -- keys --------------------------------------------------------------
     def _involved_plugins(self, step: Step) -> list:
         """The plugin that registered ``step`` and those implementing the hooks it calls."""
-        owner = _step_owner_cache.get(id(self.plugins), {}).get(step.name)
+        owner = self.plugins.step_owners.get(step.name)
         involved = [p for p in self.plugins.plugins if p.name == owner]
         for hook in step.hooks:
             involved += [p for p in self.plugins.implementers(hook) if p not in involved]

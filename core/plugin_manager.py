@@ -129,6 +129,8 @@ class DfxPluginManager:
         self.pm = pluggy.PluginManager(hookspec.PROJECT_NAME)
         self.pm.add_hookspecs(hookspec)
         self.plugins: list[LoadedPlugin] = []
+        #: step name -> name of the plugin that registered it (filled by registered_steps)
+        self.step_owners: dict[str, str] = {}
         for name in names:
             plugin = _import_plugin(name)
             try:

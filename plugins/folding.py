@@ -105,8 +105,7 @@ def set_folding(model, cfg, ctx):
                 chosen = candidate
                 summary["cycle_budget"] = budget
                 break
-        if chosen is None:
-            chosen, _ = fold_for_budget(all_options, budgets[-1])
+        if chosen is None:  # nothing fits: the cheapest folding of every layer
             chosen = {name: min(opts, key=lambda o: o.cost) for name, opts in
                       all_options.items()}
             ctx.log.warning("even the smallest folding does not fit %.0f%% of %s",

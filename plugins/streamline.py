@@ -32,6 +32,7 @@ import numpy as np
 from onnx import helper
 
 from dfx.errors import ModelError, UnsupportedNodeError
+from dfx.plugins.datatypes import smallest_int_datatype
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 
@@ -165,18 +166,6 @@ class Quantizer:
 
     def values(self, levels: np.ndarray) -> np.ndarray:
         return self.scale * (levels - self.zero_point)
-
-
-def _smallest_int_datatype(lo: int, hi: int):
-    from qonnx.core.datatype import DataType
-
-    if lo >= -1 and hi <= 1 and lo == -1 and hi == 1:
-        pass  # {-1,0,1} still needs INT2; BIPOLAR is decided by the caller
-    if lo >= 0:
-        bits = max(1, int(hi).bit_length())
-        return DataType["BINARY"] if bits == 1 else DataType[f"UINT{bits}"]
-    bits = max(int(-lo - 1).bit_length(), int(hi).bit_length()) + 1
-    return DataType[f"INT{bits}"]
 
 
 # --------------------------------------------------------------------------
@@ -571,13 +560,13 @@ class Streamliner:
         if set(np.unique(q_w).tolist()) <= {-1, 1}:
             w_dt = DataType["BIPOLAR"]
         else:
-            w_dt = _smallest_int_datatype(wmin, wmax)
+            w_dt = smallest_int_datatype(wmin, wmax)
         w_name = self._add_init(f"W{self.layer_index}", q_w, w_dt.name)
         acc_name = self._fresh(f"acc{self.layer_index}")
         self.layer_index += 1
         self.nodes.append(helper.make_node("MatMul", [source.name, w_name], [acc_name],
                                            name=self._fresh("MatMul")))
-        acc_dt = _smallest_int_datatype(int(lo.min()), int(hi.max()))
+        acc_dt = smallest_int_datatype(int(lo.min()), int(hi.max()))
         self.datatypes[acc_name] = acc_dt.name
         self.shapes[acc_name] = list(self.src.get_tensor_shape(node.output[0]))
         self.values[node.output[0]] = AccValue(
@@ -616,7 +605,7 @@ class Streamliner:
 
         out_dt = DataType[quantizer.datatype_name]
         out_name = self._fresh(f"act{self.layer_index - 1}")
-        thr_dt = _smallest_int_datatype(int(thresholds.min()), int(thresholds.max()))
+        thr_dt = smallest_int_datatype(int(thresholds.min()), int(thresholds.max()))
         thr_name = self._add_init("thresholds", thresholds, thr_dt.name)
         out_scale, out_bias = (2.0, -1.0) if quantizer.bipolar else (1.0, float(quantizer.qmin))
         self.nodes.append(helper.make_node(
@@ -681,7 +670,7 @@ class Streamliner:
                 self.initializers[i] = (name, flipped)
                 lo, hi = int(flipped.min()), int(flipped.max())
                 if self.datatypes[name] != "BIPOLAR":
-                    self.datatypes[name] = _smallest_int_datatype(lo, hi).name
+                    self.datatypes[name] = smallest_int_datatype(lo, hi).name
                 break
 
     # -- outputs ---------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dfx.layers import HWLayer
+from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import (
     BRAM18_BITS,
     URAM_BITS,
@@ -77,8 +78,7 @@ class MVAU(HWLayer):
         t = self.thresholds()
         if t is not None and t.size:
             lo, hi = min(lo, t.min()), max(hi, t.max())
-        bits = max(int(-lo - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
-        return DataType[f"INT{bits}"]
+        return DataType[f"INT{signed_bits(lo, hi)}"]
 
     def levels(self) -> int:
         t = self.thresholds()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dfx.layers import HWLayer
+from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import divisors, memory_resources
 
 
@@ -64,7 +65,7 @@ class Thresholding(HWLayer):
         t = self.thresholds()
         idt = self.input_datatype()
         lo, hi = min(int(t.min()), int(idt.min())), max(int(t.max()), int(idt.max()))
-        return max(int(-lo - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
+        return signed_bits(lo, hi)
 
     def resources(self) -> dict[str, float]:
         pe = self.get("PE")
