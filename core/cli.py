@@ -63,8 +63,11 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run a built accelerator on inputs")
     sim.add_argument("build_dir", help="a build folder written by dfx run")
-    sim.add_argument("--backend", choices=["python"], default="python",
-                     help="python: the exact numpy model of every hardware layer")
+    sim.add_argument("--backend", choices=["python", "rtl"], default="python",
+                     help="python: the exact numpy model of every hardware layer; rtl: the "
+                          "generated Verilog, cycle-accurate in Verilator")
+    sim.add_argument("--backpressure", type=float, default=0.0,
+                     help="rtl: probability that the output is not ready in a cycle")
     sim.add_argument("--input", "-i", required=True, help="input .npy: one sample or a batch")
     sim.add_argument("--output", "-o", required=True, help="where to write the outputs (.npy)")
     sim.add_argument("--plugins", default=None, help=PLUGINS_HELP + " (default: as built)")
@@ -229,10 +232,27 @@ def cmd_sim(args) -> int:
         x = np.load(args.input)
     except (OSError, ValueError) as exc:
         raise DfxError(f"--input {args.input}: not a readable .npy file ({exc})") from None
-    y = execute(model, x, plugins.layer_kinds)
+    if args.backend == "rtl":
+        y = _rtl_sim(build_dir, model, x, plugins, args.backpressure)
+    else:
+        y = execute(model, x, plugins.layer_kinds)
     np.save(args.output, y)
     print(f"{len(y)} output(s) of shape {list(y.shape[1:])} written to {args.output}")
     return 0
+
+
+def _rtl_sim(build_dir, model, x, plugins, backpressure):
+    """Simulate the build's stitched design (stitched again from the model if absent)."""
+    import tempfile
+
+    from dfx.plugins.hw import STITCHED_DIR, rtlsim_execute, stitch_to
+
+    stitched = build_dir / STITCHED_DIR
+    if (stitched / "stitch.json").is_file():
+        return rtlsim_execute(model, x, stitched, plugins.layer_kinds, backpressure)
+    with tempfile.TemporaryDirectory(prefix="dfx-sim-") as tmp:
+        stitch_to(model, plugins.layer_kinds, Path(tmp))
+        return rtlsim_execute(model, x, Path(tmp), plugins.layer_kinds, backpressure)
 
 
 def cmd_report(args) -> int:

@@ -82,12 +82,17 @@ def batch_input(model, x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def execute(model, x: np.ndarray, layer_kinds: LayerRegistry) -> np.ndarray:
-    """Run ``model`` on a batch ``x`` (see :func:`batch_input`); returns a batch of outputs."""
+def execute(model, x: np.ndarray, layer_kinds: LayerRegistry, hardware=None) -> np.ndarray:
+    """Run ``model`` on a batch ``x`` (see :func:`batch_input`); returns a batch of outputs.
+
+    ``hardware``, if given, runs the chain of hardware layers instead of their
+    numpy models (rtlsim does this): it takes the chain's input batch and
+    returns its output batch; the software nodes around it still run in numpy.
+    """
     x = batch_input(model, x)
     if not has_hw_nodes(model, layer_kinds):
         return _execute_qonnx(model, x)
-    return _execute_numpy(model, x, layer_kinds)
+    return _execute_numpy(model, x, layer_kinds, hardware)
 
 
 def _execute_qonnx(model, x: np.ndarray) -> np.ndarray:
@@ -102,12 +107,19 @@ def _execute_qonnx(model, x: np.ndarray) -> np.ndarray:
     return np.concatenate(outputs, axis=0)
 
 
-def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry) -> np.ndarray:
+def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry,
+                   hardware=None) -> np.ndarray:
+    """Node by node in numpy; ``hardware(x) -> y`` replaces the whole hardware chain."""
     context: dict[str, np.ndarray] = {model.graph.input[0].name: x}
     for init in model.graph.initializer:
         context[init.name] = model.get_initializer(init.name)
+    hw_nodes = [n for n in model.graph.node if layer_kinds.is_hw(n)]
     for node in model.graph.node:
         inputs = [context[t] if t else None for t in node.input]
+        if hardware is not None and layer_kinds.is_hw(node):
+            if node is hw_nodes[0]:
+                context[hw_nodes[-1].output[0]] = np.asarray(hardware(inputs[0]))
+            continue
         if layer_kinds.is_hw(node):
             layer = layer_kinds.wrap(node, model)
             result = layer.execute(inputs[0])

@@ -16,6 +16,7 @@ Register a kind through the ``dfx_register_layer_kinds`` hook.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dfx.errors import PluginError
@@ -30,6 +31,40 @@ HW_DOMAIN = "dfx.hw"
 
 #: Resource keys every estimate provides (FINN's names).
 RESOURCE_KEYS = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One AXI-Stream of a layer: ``elems`` elements of ``datatype`` per word.
+
+    See :mod:`dfx.packing` for how elements are packed into a word.
+    """
+
+    elems: int
+    datatype: Any  # qonnx DataType
+    words_per_frame: int
+
+    @property
+    def width(self) -> int:
+        return self.elems * self.datatype.bitwidth()
+
+    @property
+    def elems_per_frame(self) -> int:
+        return self.elems * self.words_per_frame
+
+
+@dataclass
+class RTLModule:
+    """What a layer's code generation produced: a module with FINN's stream ports.
+
+    ``module`` has ports ``ap_clk, ap_rst_n, in0_V_TDATA/TVALID/TREADY,
+    out_V_TDATA/TVALID/TREADY``; ``files`` are the sources and memory init files
+    it needs (Verilog files and ``$readmemh`` data, all in one folder).
+    """
+
+    module: str
+    files: list = field(default_factory=list)
+    library: list = field(default_factory=list)  # names of shared library modules used
 
 
 class HWLayer:
@@ -145,6 +180,19 @@ class HWLayer:
     def op_and_param_counts(self) -> dict[str, int]:
         """Operation and parameter counts, FINN's keys (``op_mac_...``, ``param_...``)."""
         return {}
+
+    # -- code generation -------------------------------------------------
+    def input_stream(self) -> StreamSpec:
+        """The input stream at the current folding."""
+        raise NotImplementedError(f"{self.op_type} does not describe its streams")
+
+    def output_stream(self) -> StreamSpec:
+        """The output stream at the current folding."""
+        raise NotImplementedError(f"{self.op_type} does not describe its streams")
+
+    def generate_rtl(self, out_dir) -> RTLModule:
+        """Write this layer's Verilog module (named after the layer) into ``out_dir``."""
+        raise NotImplementedError(f"{self.op_type} has no RTL code generation")
 
     def with_folding(self, folding: dict[str, Any]) -> HWLayer:
         """A copy of this view on a copy of the node, with ``folding`` applied."""

@@ -46,6 +46,10 @@ FILE_FIELDS = {
 }
 
 
+#: FINN's verification names that map onto a dfx check.
+VERIFY_ALIASES = {"stitched_ip_rtlsim": "rtlsim", "node_by_node_rtlsim": "rtlsim"}
+
+
 def file_hash(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -232,8 +236,12 @@ class Build:
                 prints.add(plugin.fingerprint)
         return sorted(prints)
 
+    def _verifies(self, step: Step) -> bool:
+        wanted = {VERIFY_ALIASES.get(str(v), str(v)) for v in (self.cfg.verify_steps or [])}
+        return bool(step.verify_as) and step.verify_as in wanted
+
     def _verify_part(self, step: Step) -> dict | None:
-        if not step.verify_as or step.verify_as not in (self.cfg.verify_steps or []):
+        if not self._verifies(step):
             return None
         files = {}
         for name in ("verify_input_npy", "verify_expected_output_npy"):
@@ -410,7 +418,7 @@ class Build:
         if not hasattr(model, "graph") or not hasattr(model, "save"):
             raise StepError(f"step {step.name!r} returned {type(model).__name__}, "
                             f"not a ModelWrapper")
-        if step.verify_as and step.verify_as in (self.cfg.verify_steps or []):
+        if self._verifies(step):
             self._verify(step, model, files)
         return model
 
@@ -422,7 +430,10 @@ class Build:
         x = np.load(self.cfg.verify_input_npy)
         expected = np.load(self.cfg.verify_expected_output_npy)
         self.progress.update(f"verifying {step.verify_as} on {len(x)} inputs")
-        output = execute(model, x, self.plugins.layer_kinds)
+        if step.verifier is not None:
+            output = step.verifier(model, x, files, self.plugins.layer_kinds)
+        else:
+            output = execute(model, x, self.plugins.layer_kinds)
         verdict = compare(output, expected)
         verdict["step"] = step.name
         out = files / "verification_output"

@@ -41,6 +41,8 @@ class Step:
     verify_as:       the ``verify_steps`` name that checks the model after this step.
     cacheable:       False for steps with side effects outside their artifact.
     description:     one line for ``dfx steps``.
+    verifier:        ``verifier(model, x, files_dir, layer_kinds) -> outputs`` runs the
+                     model for ``verify_as`` (default: dfx's python execution).
     """
 
     name: str
@@ -56,6 +58,7 @@ class Step:
     verify_as: str | None = None
     cacheable: bool = True
     description: str = ""
+    verifier: Callable[..., Any] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "config_fields", tuple(self.config_fields))

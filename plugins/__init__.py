@@ -12,6 +12,9 @@ from dfx.hookspec import hookimpl
 from dfx.steps import Step
 
 ESTIMATE_REPORTS = "estimate_reports"
+STITCHED_IP = "stitched_ip"
+RTLSIM_PERFORMANCE = "rtlsim_performance"
+HW_OUTPUTS = {STITCHED_IP, RTLSIM_PERFORMANCE}
 
 # -- steps: each calls its stage hook, so other plugins can override the stage --
 
@@ -50,6 +53,32 @@ def _step_generate_estimate_reports(model, cfg, ctx):
     return ctx.hook.dfx_estimates(model=model, cfg=cfg, ctx=ctx)
 
 
+def _step_hw_codegen(model, cfg, ctx):
+    return ctx.hook.dfx_hw_codegen(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_set_fifo_depths(model, cfg, ctx):
+    from dfx.plugins.hw import set_fifo_depths
+
+    return set_fifo_depths(model, cfg, ctx)
+
+
+def _step_create_stitched_ip(model, cfg, ctx):
+    return ctx.hook.dfx_ip_stitch(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_measure_rtlsim_performance(model, cfg, ctx):
+    from dfx.plugins.hw import measure_rtlsim_performance
+
+    return measure_rtlsim_performance(model, cfg, ctx)
+
+
+def _verify_rtlsim(model, x, files_dir, layer_kinds):
+    from dfx.plugins.hw import verify_rtlsim
+
+    return verify_rtlsim(model, x, files_dir, layer_kinds)
+
+
 FOLDING_FIELDS = ("target_fps", "synth_clk_period_ns", "mvau_wwidth_max", "board",
                   "folding_objective", "resource_budget_fraction")
 
@@ -77,6 +106,22 @@ def dfx_register_steps():
              hooks=("dfx_estimates",), config_fields=("synth_clk_period_ns", "board"),
              uses_layer_kinds=True, outputs={ESTIMATE_REPORTS},
              description="cycles, resources, network performance, op counts"),
+        Step("step_hw_codegen", _step_hw_codegen, hooks=("dfx_hw_codegen",),
+             uses_layer_kinds=True, outputs=HW_OUTPUTS,
+             description="Verilog and memory files for every layer (codegen/)"),
+        Step("step_set_fifo_depths", _step_set_fifo_depths, uses_layer_kinds=True,
+             config_fields=("auto_fifo_depths", "fifosim_n_inferences"), outputs=HW_OUTPUTS,
+             hooks=("dfx_ip_stitch",),
+             description="FIFO depths by Verilator simulation (auto_fifo_depths)"),
+        Step("step_create_stitched_ip", _step_create_stitched_ip, hooks=("dfx_ip_stitch",),
+             uses_layer_kinds=True, outputs=HW_OUTPUTS, verify_as="rtlsim",
+             verifier=_verify_rtlsim,
+             description="one AXI-Stream top with FIFOs and width converters (stitched_ip/)"),
+        Step("step_measure_rtlsim_performance", _step_measure_rtlsim_performance,
+             uses_layer_kinds=True, hooks=("dfx_ip_stitch",),
+             config_fields=("synth_clk_period_ns", "rtlsim_batch_size", "rtlsim_backpressure"),
+             outputs={RTLSIM_PERFORMANCE},
+             description="cycles, latency and throughput measured by Verilator"),
     ]
 
 
@@ -117,3 +162,17 @@ def dfx_estimates(model, cfg, ctx):
     from dfx.plugins.estimates import generate_estimate_reports
 
     return generate_estimate_reports(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_hw_codegen(model, cfg, ctx):
+    from dfx.plugins.hw import hw_codegen
+
+    return hw_codegen(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_ip_stitch(model, cfg, ctx):
+    from dfx.plugins.hw import ip_stitch
+
+    return ip_stitch(model, cfg, ctx)

@@ -86,6 +86,7 @@ def convert_to_hw(model, cfg, ctx):
 
     del graph.node[:]
     graph.node.extend(new_nodes)
+    _annotate_accumulator_outputs(model, ctx)
     _check_one_chain(model, ctx)
     for kind_node in graph.node:
         if ctx.layer_kinds.is_hw(kind_node):
@@ -94,6 +95,18 @@ def convert_to_hw(model, cfg, ctx):
             if problem:
                 raise UnsupportedNodeError(kind_node.name, kind_node.op_type, problem)
     return model
+
+
+def _annotate_accumulator_outputs(model, ctx) -> None:
+    """An MVAU without activation streams its signed accumulator: say so in its datatype."""
+    from qonnx.core.datatype import DataType
+
+    for node in model.graph.node:
+        if node.op_type == "MVAU" and ctx.layer_kinds.is_hw(node):
+            layer = ctx.layer_kinds.wrap(node, model)
+            if layer.get("noActivation"):
+                bits = max(2, layer.acc_dt_from_range().bitwidth())
+                model.set_tensor_datatype(node.output[0], DataType[f"INT{bits}"])
 
 
 def _check_one_chain(model, ctx) -> None:

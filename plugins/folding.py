@@ -205,6 +205,7 @@ def _apply(model, data: dict, path: Path, ctx) -> None:
             if (kinds is None or kind_names & set(kinds)) and attr in layer.folding_attributes:
                 layer.set(attr, value)
     problems = []
+    user_set: set[str] = set()
     for key, values in data.items():
         if key == "Defaults":
             continue
@@ -229,8 +230,7 @@ def _apply(model, data: dict, path: Path, ctx) -> None:
         for attr, value in values.items():
             if attr in layer.folding_attributes:
                 folding[attr] = value
-            elif attr in layer.attributes or attr in ("inFIFODepths", "outFIFODepths",
-                                                      "depth_trigger_uram",
+            elif attr in layer.attributes or attr in ("depth_trigger_uram",
                                                       "depth_trigger_bram"):
                 ctx.log.info("folding config %s: %s.%s is not a folding attribute; ignored",
                              path, key, attr)
@@ -238,10 +238,28 @@ def _apply(model, data: dict, path: Path, ctx) -> None:
                 problems.append(f"{path}: {key}.{attr} is not an attribute of "
                                 f"{layer.op_type} (folding attributes: "
                                 f"{', '.join(layer.folding_attributes)})")
-        why = layer.check_folding(folding)
+        why = layer.check_folding(folding) or _check_fifo_depths(folding)
         if why:
             problems.append(f"{path}: {key}: {why}")
             continue
         layer.set_folding(folding)
+        order = list(layers)
+        if "inFIFODepths" in folding:
+            user_set.add(f"fifo_{order.index(name)}")
+        if "outFIFODepths" in folding and name == order[-1]:
+            user_set.add(f"fifo_{len(order)}")
     if problems:
         raise DfxError("invalid folding config:\n  " + "\n  ".join(problems))
+    if user_set:
+        # FIFO sizing keeps the depths the user chose (see plugins/hw.py).
+        model.set_metadata_prop("dfx_user_fifo_depths", json.dumps(sorted(user_set)))
+
+
+def _check_fifo_depths(folding: dict) -> str | None:
+    for key in ("inFIFODepths", "outFIFODepths"):
+        if key in folding:
+            value = folding[key]
+            if not (isinstance(value, list) and len(value) == 1 and isinstance(value[0], int)
+                    and value[0] >= 1):
+                return f"{key} must be a list of one depth >= 1, got {value!r}"
+    return None

@@ -164,7 +164,8 @@ def test_example_plugin_listed_with_entry_point_origin(example_plugin, tmp_path)
 def test_example_plugin_step_order(example_plugin, tmp_path):
     out = ok(dfx("steps", "--plugins", "default,example", tmp_path=tmp_path)).stdout
     names = listed_steps(out)
-    assert names[-2:] == ["step_generate_estimate_reports", "step_weight_histogram"]
+    at = names.index("step_generate_estimate_reports")
+    assert names[at:at + 2] == ["step_generate_estimate_reports", "step_weight_histogram"]
     assert "[estimate_reports]" in next(line for line in out.splitlines()
                                         if "step_weight_histogram" in line)
     # without the plugin, the step is not there
@@ -276,7 +277,8 @@ def test_unknown_plugin_key_suggestion_is_usable(example_plugin, tmp_path):
 def test_plugin_order_on_the_command_line_does_not_matter(example_plugin, tmp_path):
     proc = ok(dfx("steps", "--plugins", "example,default", tmp_path=tmp_path))
     names = [line.split()[1] for line in proc.stdout.splitlines() if line.strip()]
-    assert names[-2:] == ["step_generate_estimate_reports", "step_weight_histogram"]
+    at = names.index("step_generate_estimate_reports")
+    assert names[at:at + 2] == ["step_generate_estimate_reports", "step_weight_histogram"]
 
 
 def test_plugin_key_without_plugin_is_rejected(example_plugin, tmp_path):
@@ -466,7 +468,9 @@ def test_step_replacing_a_default_step(tmp_path):
                  pythonpath=tmp_path)).stdout
     names = listed_steps(out)
     assert names.count("step_generate_estimate_reports") == 1
-    assert names[-1] == "step_generate_estimate_reports"
+    # replaced in place: still right after the folding config
+    at = names.index("step_generate_estimate_reports")
+    assert names[at - 1] == "step_apply_folding_config"
     assert "my own reports" in out
 
     build = tmp_path / "build"

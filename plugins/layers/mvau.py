@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dfx.layers import HWLayer
+from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import (
     BRAM18_BITS,
@@ -45,8 +45,11 @@ class MVAU(HWLayer):
         "mem_mode": (str, "internal_decoupled"),
         "runtime_writeable_weights": (int, 0),
         "numInputVectors": (list, [1]),
+        "inFIFODepths": (list, [2]),
+        "outFIFODepths": (list, [2]),
     }
-    folding_attributes = ("PE", "SIMD", "ram_style", "resType", "mem_mode")
+    folding_attributes = ("PE", "SIMD", "ram_style", "resType", "mem_mode", "inFIFODepths",
+                          "outFIFODepths")
     memory_styles = ("distributed", "block", "ultra")
 
     # -- parameters ------------------------------------------------------
@@ -220,3 +223,98 @@ class MVAU(HWLayer):
         if t is not None:
             counts[f"param_threshold_{self.acc_dt_from_range().name}"] = int(t.size)
         return counts
+
+    # -- code generation ---------------------------------------------------
+    def input_stream(self) -> StreamSpec:
+        vectors = int(np.prod(self.get("numInputVectors")))
+        simd = self.get("SIMD")
+        return StreamSpec(simd, self.input_datatype(), self.get("MW") // simd * vectors)
+
+    def output_stream(self) -> StreamSpec:
+        vectors = int(np.prod(self.get("numInputVectors")))
+        pe = self.get("PE")
+        return StreamSpec(pe, self.output_datatype(), self.get("MH") // pe * vectors)
+
+    def rtl_parameters(self) -> dict:
+        """The ``dfx_mvau`` parameters of this layer (without the memory file names)."""
+        wdt, idt, odt = self.weight_datatype(), self.input_datatype(), self.output_datatype()
+        thresholds = self.thresholds()
+        acc_bits = max(2, self.acc_dt_from_range().bitwidth())
+        if thresholds is None:
+            # the accumulator is the output: convert_to_hw annotates it INT<acc bits>
+            acc_bits = max(acc_bits, odt.bitwidth())
+            out_bits, out_bias, levels = acc_bits, 0, 0
+        else:
+            levels = thresholds.shape[1]
+            out_bits = odt.bitwidth()
+            # bipolar outputs: the threshold count (0/1) is the 1-bit code itself
+            out_bias = 0 if odt.name == "BIPOLAR" else int(self.get("out_bias"))
+        return {
+            "MW": self.get("MW"), "MH": self.get("MH"), "PE": self.get("PE"),
+            "SIMD": self.get("SIMD"), "WBITS": wdt.bitwidth(), "ABITS": idt.bitwidth(),
+            "ACCBITS": acc_bits, "W_SIGNED": int(wdt.signed() and wdt.name != "BIPOLAR"),
+            "A_SIGNED": int(idt.signed() and idt.name != "BIPOLAR"),
+            "W_BIPOLAR": int(wdt.name == "BIPOLAR"), "A_BIPOLAR": int(idt.name == "BIPOLAR"),
+            "THRESHOLDS": levels, "OBITS": out_bits, "OUT_BIAS": out_bias,
+        }
+
+    def weight_words(self) -> list[int]:
+        """Weight memory words: address nf*SF+sf, weight (pe, simd) at slot pe*SIMD+simd."""
+        from dfx.packing import encode_elements
+
+        w = self.weights()
+        pe, simd = self.get("PE"), self.get("SIMD")
+        mw, mh = self.get("MW"), self.get("MH")
+        codes = encode_elements(w, self.weight_datatype()).astype(object)
+        bits = self.weight_datatype().bitwidth()
+        words = []
+        for nf in range(mh // pe):
+            for sf in range(mw // simd):
+                block = codes[sf * simd:(sf + 1) * simd, nf * pe:(nf + 1) * pe]  # [simd, pe]
+                word = 0
+                for p in range(pe):
+                    for s in range(simd):
+                        word |= int(block[s, p]) << ((p * simd + s) * bits)
+                words.append(word)
+        return words
+
+    def threshold_words(self, acc_bits: int) -> list[int]:
+        """Threshold memory words: address nf, threshold k of pe at slot pe*L+k."""
+        t = self.thresholds()
+        pe = self.get("PE")
+        levels = t.shape[1]
+        mask = (1 << acc_bits) - 1
+        words = []
+        for nf in range(self.get("MH") // pe):
+            word = 0
+            for p in range(pe):
+                for k in range(levels):
+                    word |= (int(t[nf * pe + p, k]) & mask) << ((p * levels + k) * acc_bits)
+            words.append(word)
+        return words
+
+    def generate_rtl(self, out_dir) -> RTLModule:
+        from pathlib import Path
+
+        from dfx.plugins.rtlgen import write_memory, write_wrapper
+
+        out_dir = Path(out_dir)
+        params = self.rtl_parameters()
+        wfile = write_memory(out_dir / f"{self.name}_weights.dat", self.weight_words(),
+                             params["PE"] * params["SIMD"] * params["WBITS"])
+        files = [wfile]
+        params["WEIGHT_FILE"] = wfile.name
+        if params["THRESHOLDS"]:
+            tfile = write_memory(out_dir / f"{self.name}_thresholds.dat",
+                                 self.threshold_words(params["ACCBITS"]),
+                                 params["PE"] * params["THRESHOLDS"] * params["ACCBITS"])
+            files.append(tfile)
+            params["THRESH_FILE"] = tfile.name
+        else:
+            params["THRESH_FILE"] = ""
+        depth = params["MW"] * params["MH"] // (params["PE"] * params["SIMD"])
+        style = self._memory_style(depth, params["PE"] * params["SIMD"] * params["WBITS"])
+        params["RAM_STYLE"] = style
+        wrapper = write_wrapper(out_dir, self.name, "dfx_mvau", params,
+                                self.input_stream().width, params["PE"] * params["OBITS"])
+        return RTLModule(self.name, [wrapper, *files], ["dfx_mvau"])

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dfx.layers import HWLayer
+from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import divisors, memory_resources
 
@@ -30,8 +30,10 @@ class Thresholding(HWLayer):
         "out_bias": (float, 0.0),
         "ram_style": (str, "distributed"),
         "numInputVectors": (list, [1]),
+        "inFIFODepths": (list, [2]),
+        "outFIFODepths": (list, [2]),
     }
-    folding_attributes = ("PE", "ram_style")
+    folding_attributes = ("PE", "ram_style", "inFIFODepths", "outFIFODepths")
 
     def thresholds(self) -> np.ndarray:
         return self.model.get_initializer(self.node.input[1]).astype(np.int64)
@@ -91,3 +93,44 @@ class Thresholding(HWLayer):
     def op_and_param_counts(self) -> dict[str, int]:
         t = self.thresholds()
         return {f"param_threshold_{self.input_datatype().name}": int(t.size)}
+
+    # -- code generation ---------------------------------------------------
+    def input_stream(self) -> StreamSpec:
+        vectors = int(np.prod(self.get("numInputVectors")))
+        pe = self.get("PE")
+        return StreamSpec(pe, self.input_datatype(), self.get("NumChannels") // pe * vectors)
+
+    def output_stream(self) -> StreamSpec:
+        vectors = int(np.prod(self.get("numInputVectors")))
+        pe = self.get("PE")
+        return StreamSpec(pe, self.output_datatype(), self.get("NumChannels") // pe * vectors)
+
+    def generate_rtl(self, out_dir) -> RTLModule:
+        from pathlib import Path
+
+        from dfx.plugins.rtlgen import write_memory, write_wrapper
+
+        out_dir = Path(out_dir)
+        idt, odt = self.input_datatype(), self.output_datatype()
+        t = self.thresholds()
+        pe, levels = self.get("PE"), t.shape[1]
+        tbits = max(self._threshold_bits(), idt.bitwidth() + 1)
+        mask = (1 << tbits) - 1
+        words = []
+        for j in range(self.get("NumChannels") // pe):
+            word = 0
+            for p in range(pe):
+                for k in range(levels):
+                    word |= (int(t[j * pe + p, k]) & mask) << ((p * levels + k) * tbits)
+            words.append(word)
+        tfile = write_memory(out_dir / f"{self.name}_thresholds.dat", words, pe * levels * tbits)
+        params = {
+            "CHANNELS": self.get("NumChannels"), "PE": pe, "IBITS": idt.bitwidth(),
+            "I_SIGNED": int(idt.signed() and idt.name != "BIPOLAR"), "THRESHOLDS": levels,
+            "TBITS": tbits, "OBITS": odt.bitwidth(),
+            "OUT_BIAS": 0 if odt.name == "BIPOLAR" else int(self.get("out_bias")),
+            "THRESH_FILE": tfile.name,
+        }
+        wrapper = write_wrapper(out_dir, self.name, "dfx_thresholding", params,
+                                self.input_stream().width, pe * odt.bitwidth())
+        return RTLModule(self.name, [wrapper, tfile], ["dfx_thresholding"])

@@ -1,0 +1,218 @@
+"""The hardware steps: RTL code generation, FIFO sizing, stitching, rtlsim performance.
+
+``step_hw_codegen``             every layer's Verilog and memory files, in ``codegen/<layer>/``
+``step_set_fifo_depths``        FIFO depths by simulation (``auto_fifo_depths``)
+``step_create_stitched_ip``     ``stitched_ip/``: the layers, FIFOs and width converters as
+                                one AXI-Stream top ``dfx_top`` (output type ``stitched_ip``)
+``step_measure_rtlsim_performance``  ``report/rtlsim_performance.json`` (FINN's keys)
+
+FIFO depths live on the layers as FINN's ``inFIFODepths`` (the FIFO before a
+layer) and ``outFIFODepths`` (after the last layer), so a folding config can
+set them; depths a user set are kept by the automatic sizing.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dfx.errors import StepError
+
+STITCHED_DIR = "stitched_ip"
+DEEP_FIFO = 2048  # "deep" for the sizing run: never the limit for these frame sizes
+USER_FIFOS_KEY = "dfx_user_fifo_depths"
+
+
+# -- FIFO depths on the model ------------------------------------------------------
+
+
+def fifo_depths(model, layer_kinds) -> dict[str, int]:
+    """``fifo_<i>`` -> depth, from the layers' inFIFODepths / outFIFODepths."""
+    layers = layer_kinds.hw_layers(model)
+    depths = {}
+    for index, layer in enumerate(layers):
+        depths[f"fifo_{index}"] = int(layer.get("inFIFODepths")[0])
+    depths[f"fifo_{len(layers)}"] = int(layers[-1].get("outFIFODepths")[0])
+    return depths
+
+
+def set_fifo_depths_on_model(model, layer_kinds, depths: dict[str, int]) -> None:
+    layers = layer_kinds.hw_layers(model)
+    for index, layer in enumerate(layers):
+        layer.set("inFIFODepths", [int(depths[f"fifo_{index}"])])
+    layers[-1].set("outFIFODepths", [int(depths[f"fifo_{len(layers)}"])])
+
+
+def user_fifos(model) -> set[str]:
+    """FIFOs whose depth the user's folding config set (kept by the automatic sizing)."""
+    text = model.get_metadata_prop(USER_FIFOS_KEY)
+    return set(json.loads(text)) if text else set()
+
+
+def random_frames(model, layer_kinds, frames: int, seed: int = 0) -> np.ndarray:
+    """Random valid input frames for the hardware chain (for FIFO sizing and timing)."""
+    first = layer_kinds.hw_layers(model)[0]
+    spec = first.input_stream()
+    dt = spec.datatype
+    rng = np.random.default_rng(seed)
+    shape = (frames, spec.elems_per_frame)
+    if dt.name == "BIPOLAR":
+        return rng.choice([-1, 1], size=shape)
+    return rng.integers(int(dt.min()), int(dt.max()) + 1, size=shape)
+
+
+# -- steps -------------------------------------------------------------------------
+
+
+def hw_codegen(model, cfg, ctx):
+    """The default ``dfx_hw_codegen``: each layer's module and memory files."""
+    from dfx.plugins.rtlgen import write_memory  # noqa: F401  (imports the generator)
+
+    for layer in ctx.layer_kinds.hw_layers(model):
+        out = ctx.output_path(f"codegen/{layer.name}/x").parent
+        generated = layer.generate_rtl(out)
+        layer.model.set_metadata_prop(f"{layer.name}.rtl", json.dumps(
+            {"module": generated.module, "files": [Path(f).name for f in generated.files],
+             "library": generated.library}))
+    return model
+
+
+def stitch_to(model, layer_kinds, out_dir: Path, depths: dict[str, int] | None = None) -> dict:
+    from dfx.plugins.rtlgen import stitch
+
+    return stitch(model, layer_kinds, out_dir, depths or fifo_depths(model, layer_kinds))
+
+
+def ip_stitch(model, cfg, ctx):
+    """The default ``dfx_ip_stitch``: ``stitched_ip/`` with ``dfx_top.v`` and ``stitch.json``."""
+    out = ctx.output_path(f"{STITCHED_DIR}/stitch.json").parent
+    info = stitch_to(model, ctx.layer_kinds, out)
+    ctx.log.info("stitched %d layers, %d FIFOs into %s", len(info["layers"]),
+                 len(info["fifos"]), out)
+    return model
+
+
+def set_fifo_depths(model, cfg, ctx):
+    """Size every FIFO by simulation, keep the user's depths, check throughput holds.
+
+    1. Simulate with deep FIFOs; the peak occupancy of each FIFO is what it needs.
+    2. Set depth = max(2, peak) (user-set FIFOs keep their depth); simulate again.
+    3. If the steady interval grew or the design deadlocks, double the automatic
+       depths and try again (at most a few times).
+    """
+    from dfx.plugins.rtlsim import SimulationError, simulate
+
+    if not cfg.auto_fifo_depths:
+        ctx.write_json("final_hw_config.json", _hw_config(model, ctx))
+        return model
+    frames = max(4, int(cfg.fifosim_n_inferences or 0))
+    x = random_frames(model, ctx.layer_kinds, frames)
+    kept = user_fifos(model)
+    current = fifo_depths(model, ctx.layer_kinds)
+    with tempfile.TemporaryDirectory(prefix="dfx-fifo-") as tmp:
+        deep = {name: (depth if name in kept else DEEP_FIFO) for name, depth in current.items()}
+        ctx.progress("FIFO sizing: simulating with deep FIFOs")
+        reference = simulate(stitch_dir(tmp, "deep", model, ctx, deep), x,
+                             progress=ctx.progress)
+        names = sorted(current, key=lambda n: int(n.split("_")[1]))
+        peaks = dict(zip(names, reference.stats["fifo_peak"]))
+        sized = {name: (current[name] if name in kept else max(2, int(peaks[name])))
+                 for name in names}
+        for attempt in range(4):
+            ctx.progress(f"FIFO sizing: checking depths {sized}")
+            try:
+                check = simulate(stitch_dir(tmp, f"try{attempt}", model, ctx, sized), x,
+                                 progress=ctx.progress)
+                if check.interval_cycles <= reference.interval_cycles + 1e-9:
+                    break
+                why = (f"interval {check.interval_cycles:g} > {reference.interval_cycles:g} "
+                       f"cycles")
+            except SimulationError as exc:
+                why = str(exc)
+            ctx.log.info("FIFO depths %s not enough (%s); doubling", sized, why)
+            sized = {n: (d if n in kept else d * 2) for n, d in sized.items()}
+        else:
+            raise StepError(f"FIFO sizing did not reach the deep-FIFO throughput "
+                            f"({reference.interval_cycles:g} cycles per frame)")
+    set_fifo_depths_on_model(model, ctx.layer_kinds, sized)
+    ctx.write_report("fifo_sizing.json", {
+        "frames": frames, "peaks": peaks, "depths": sized, "user_set": sorted(kept),
+        "interval_cycles_deep": reference.interval_cycles,
+        "interval_cycles_sized": check.interval_cycles,
+    })
+    ctx.write_json("final_hw_config.json", _hw_config(model, ctx))
+    return model
+
+
+def stitch_dir(tmp, name, model, ctx, depths: dict | None) -> Path:
+    """Stitch into ``tmp/name`` (``depths`` None: the model's FIFO depths)."""
+    out = Path(tmp) / name
+    stitch_to(model, ctx.layer_kinds, out, depths)
+    return out
+
+
+def _hw_config(model, ctx) -> dict:
+    from dfx.plugins.folding import hw_config
+
+    return hw_config(model, ctx)
+
+
+def measure_rtlsim_performance(model, cfg, ctx):
+    """``report/rtlsim_performance.json``: FINN's keys, measured on the stitched design."""
+    from dfx.plugins.rtlsim import simulate
+
+    frames = max(int(cfg.rtlsim_batch_size or 1), 32)
+    x = random_frames(model, ctx.layer_kinds, frames, seed=7)
+    with tempfile.TemporaryDirectory(prefix="dfx-perf-") as tmp:
+        # Stitching is deterministic: the same sources as stitched_ip/, so the
+        # simulator compiled for them is reused from the simulator cache.
+        stitched = stitch_dir(tmp, "stitched", model, ctx, None)
+        result = simulate(stitched, x, backpressure=cfg.rtlsim_backpressure,
+                          progress=ctx.progress)
+        info = json.loads((stitched / "stitch.json").read_text())
+    fclk_mhz = 1000.0 / cfg.synth_clk_period_ns
+    cycles = int(result.stats["cycles"])
+    runtime_ms = cycles / (fclk_mhz * 1e3)
+    in_bytes = info["input"]["tdata_width"] // 8 * info["input"]["words_per_frame"]
+    out_bytes = info["output"]["tdata_width"] // 8 * info["output"]["words_per_frame"]
+    interval = result.interval_cycles
+    report = {
+        "cycles": cycles,
+        "N": frames,
+        "latency_cycles": result.latency_cycles,
+        "runtime[ms]": runtime_ms,
+        "throughput[images/s]": frames / (runtime_ms / 1e3),
+        "DRAM_in_bandwidth[MB/s]": in_bytes * frames / (runtime_ms * 1e3),
+        "DRAM_out_bandwidth[MB/s]": out_bytes * frames / (runtime_ms * 1e3),
+        "fclk[mhz]": fclk_mhz,
+        "stable_throughput[images/s]": fclk_mhz * 1e6 / interval,
+        "interval_cycles": interval,
+        "backpressure": cfg.rtlsim_backpressure,
+        "simulated_cycles_per_second": cycles / result.stats["wall_seconds"],
+    }
+    ctx.write_report("rtlsim_performance.json", report)
+    return model
+
+
+def rtlsim_execute(model, x, stitched_dir: Path, layer_kinds, backpressure: float = 0.0):
+    """Run ``model`` with its hardware chain simulated by Verilator (software around it)."""
+    from dfx.execute import execute
+    from dfx.plugins.rtlsim import simulate
+
+    layers = layer_kinds.hw_layers(model)
+    out_shape = model.get_tensor_shape(layers[-1].node.output[0])
+
+    def hardware(h):
+        result = simulate(stitched_dir, np.asarray(h).reshape(len(h), -1),
+                          backpressure=backpressure)
+        return result.outputs.reshape((len(h), *out_shape[1:])).astype(np.float32)
+
+    return execute(model, x, layer_kinds, hardware=hardware)
+
+
+def verify_rtlsim(model, x, files_dir: Path, layer_kinds):
+    """The ``rtlsim`` verification: the stitched design of this step on the verify inputs."""
+    return rtlsim_execute(model, x, Path(files_dir) / STITCHED_DIR, layer_kinds)

@@ -1,0 +1,218 @@
+"""rtlsim: cycle-accurate simulation of the stitched accelerator with Verilator.
+
+A C++ test bench (``plugins/rtl/harness.cpp``) is compiled with the generated
+Verilog into one simulator binary. Binaries are cached under
+``<cache root>/simulators/<hash>``, the hash taken over the Verilog sources, the
+test bench, the Verilator version and the flags; the memory files are read at
+run time (from the stitched folder), so new weights need no recompilation.
+
+:func:`simulate` streams a batch of integer frames through the simulator and
+returns the output frames with the cycle statistics (per-frame latency, steady
+interval, FIFO peaks). A design that stops moving is stopped by the watchdog
+and reported with the streams that hold data nobody takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dfx.errors import DfxError, StepError
+from dfx.packing import pack_tensor, padded_bits, unpack_tensor
+from dfx.tools import find_verilator
+
+HARNESS = Path(__file__).parent / "rtl" / "harness.cpp"
+VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
+                   "--x-initial", "fast", "--noassert", "-Wno-fatal", "--top-module", "dfx_top",
+                   "-DDFX_SIM")
+
+
+class SimulationError(StepError):
+    """A simulation that deadlocked, timed out or failed to run."""
+
+
+class CompileError(StepError):
+    """The simulator did not compile; the message starts with the compiler's first error."""
+
+
+@dataclass
+class SimResult:
+    outputs: np.ndarray
+    stats: dict
+
+    @property
+    def latency_cycles(self) -> int:
+        first_in, last_out = self.stats["first_in"], self.stats["last_out"]
+        return int(last_out[0] - first_in[0] + 1)
+
+    @property
+    def interval_cycles(self) -> float:
+        """Steady-state cycles per frame: spacing of the frames' last outputs."""
+        last = self.stats["last_out"]
+        if len(last) < 2:
+            return float(last[0] + 1)
+        half = len(last) // 2  # skip the pipeline fill
+        return (last[-1] - last[half - 1]) / (len(last) - half) if half else \
+            (last[-1] - last[0]) / (len(last) - 1)
+
+
+def simulators_root() -> Path:
+    from dfx.cache import default_cache_root
+
+    root = Path(os.environ.get("DFX_SIM_CACHE_DIR") or default_cache_root()) / "simulators"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _harness_source(info: dict) -> str:
+    n_fifos = len(info["fifos"])
+    values = {
+        "@IN_BYTES@": str(info["input"]["tdata_width"] // 8),
+        "@OUT_BYTES@": str(info["output"]["tdata_width"] // 8),
+        "@IN_WORDS@": str(info["input"]["words_per_frame"]),
+        "@OUT_WORDS@": str(info["output"]["words_per_frame"]),
+        "@N_FIFOS@": str(n_fifos),
+        "@N_STREAMS@": str(len(info["stages"]) + 1),
+    }
+    text = HARNESS.read_text()
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path:
+    """The simulator binary for ``stitched_dir``, compiled once per distinct source."""
+    from filelock import FileLock
+
+    stitched_dir = Path(stitched_dir)
+    info = json.loads((stitched_dir / "stitch.json").read_text())
+    verilator = find_verilator()
+    harness = _harness_source(info)
+    sources = sorted(stitched_dir.glob("*.v"))
+    digest = hashlib.sha256()
+    for part in (verilator.version, " ".join(VERILATOR_FLAGS), harness):
+        digest.update(part.encode())
+    for path in sources:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    key = digest.hexdigest()[:24]
+    root = simulators_root()
+    final = root / key
+    binary = final / "Vdfx_top"
+    if binary.is_file():
+        return binary
+    with FileLock(str(root / f"{key}.lock")):
+        if binary.is_file():  # another build compiled it while we waited
+            return binary
+        work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=root))
+        try:
+            for path in sources:
+                shutil.copyfile(path, work / path.name)
+            (work / "harness.cpp").write_text(harness)
+            progress(f"compiling the simulator ({len(sources)} Verilog files)")
+            started = time.perf_counter()
+            cmd = verilator.command(*VERILATOR_FLAGS, "--Mdir", "obj", "-o", "Vdfx_top",
+                                    *[p.name for p in sources], "harness.cpp")
+            result = subprocess.run(cmd, cwd=work, env=verilator.env, capture_output=True,
+                                    text=True)
+            (work / "compile.log").write_text(result.stdout + result.stderr)
+            if result.returncode != 0 or not (work / "obj" / "Vdfx_top").is_file():
+                keep = stitched_dir / "rtlsim_compile_failed"
+                shutil.rmtree(keep, ignore_errors=True)
+                shutil.copytree(work, keep)
+                raise CompileError(
+                    f"the simulator did not compile: {first_error(result.stdout + result.stderr)}"
+                    f" (sources and compile.log kept in {keep})")
+            (work / "Vdfx_top").write_bytes((work / "obj" / "Vdfx_top").read_bytes())
+            os.chmod(work / "Vdfx_top", 0o755)
+            shutil.rmtree(work / "obj", ignore_errors=True)  # keep only the binary and log
+            (work / "build.json").write_text(json.dumps(
+                {"seconds": time.perf_counter() - started, "verilator": verilator.version,
+                 "sources": [p.name for p in sources]}, indent=2))
+            os.replace(work, final)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    return binary
+
+
+def first_error(log: str) -> str:
+    """The first error line of a compiler log (Verilator's or the C++ compiler's)."""
+    for line in log.splitlines():
+        if "%Error" in line or ": error:" in line or "error:" in line.lower():
+            return line.strip()
+    lines = [line for line in log.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed: int = 1,
+             watchdog: int = 100_000, max_cycles: int | None = None,
+             progress=lambda message: None) -> SimResult:
+    """Run integer frames ``x`` (batch, elements) through the stitched design."""
+    from qonnx.core.datatype import DataType
+
+    stitched_dir = Path(stitched_dir)
+    info = json.loads((stitched_dir / "stitch.json").read_text())
+    binary = compile_simulator(stitched_dir, progress)
+    ins, outs = info["input"], info["output"]
+    in_dt, out_dt = DataType[ins["datatype"]], DataType[outs["datatype"]]
+    frames = int(x.shape[0])
+    per_frame = ins["elems"] * ins["words_per_frame"]
+    x = np.asarray(x).reshape(frames, -1)
+    if x.shape[1] != per_frame:
+        raise DfxError(f"rtlsim: a frame has {x.shape[1]} elements; the design takes "
+                       f"{per_frame}")
+    try:
+        data = pack_tensor(x, in_dt, ins["elems"])
+    except ValueError as exc:
+        raise DfxError(f"rtlsim: the input does not fit {in_dt.name}: {exc}") from None
+    if max_cycles is None:
+        max_cycles = 1000 * frames * max(ins["words_per_frame"], outs["words_per_frame"]) \
+            + 10 * watchdog + 1_000_000
+    with tempfile.TemporaryDirectory(prefix="dfx-rtlsim-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "in.bin").write_bytes(data)
+        started = time.perf_counter()
+        result = subprocess.run(
+            [str(binary), str(tmp / "in.bin"), str(tmp / "out.bin"), str(tmp / "stats.json"),
+             str(frames), repr(float(backpressure)), str(seed), str(watchdog), str(max_cycles)],
+            cwd=stitched_dir, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if not (tmp / "stats.json").is_file():
+            raise SimulationError(f"the simulator failed (exit {result.returncode}): "
+                                  f"{(result.stderr or result.stdout).strip()[:500]}")
+        stats = json.loads((tmp / "stats.json").read_text())
+        raw = (tmp / "out.bin").read_bytes()
+    stats["wall_seconds"] = wall
+    if stats["status"] != "ok":
+        raise SimulationError(_stall_message(stats, info))
+    out_words = outs["words_per_frame"]
+    outputs = unpack_tensor(raw, out_dt, outs["elems"], (frames, outs["elems"] * out_words))
+    assert padded_bits(outs["width"]) == outs["tdata_width"]
+    return SimResult(outputs, stats)
+
+
+def _stall_message(stats: dict, info: dict) -> str:
+    stages = info["stages"]
+    names = ["input"] + [s["instance"] for s in stages] + ["output"]
+    done = stats["output_words"]
+    total = stats["frames"] * info["output"]["words_per_frame"]
+    what = "stopped making progress (deadlock)" if stats["status"] == "deadlock" else \
+        "ran out of cycles"
+    lines = [f"rtlsim {what} after {stats['cycles']} cycles: {done} of {total} output words, "
+             f"{stats['input_words']} input words taken"]
+    for k in stats.get("stalled", []):
+        lines.append(f"stream {names[k]} -> {names[k + 1]} holds data its consumer does not "
+                     f"accept")
+    if not stats.get("stalled"):
+        lines.append("no stream holds data: a stage stopped producing")
+    return "; ".join(lines)
