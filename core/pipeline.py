@@ -258,6 +258,7 @@ class Build:
         return make_key(
             "dfx-step", __version__, input_hash, step.name, step.version,
             self._config_part(step), self._fingerprints(step), self._verify_part(step),
+            step.environment() if step.environment else None,
         )
 
     # -- staging output folder -------------------------------------------

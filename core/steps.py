@@ -43,6 +43,9 @@ class Step:
     description:     one line for ``dfx steps``.
     verifier:        ``verifier(model, x, files_dir, layer_kinds) -> outputs`` runs the
                      model for ``verify_as`` (default: dfx's python execution).
+    environment:     ``environment() -> JSON data`` describing the tools the step uses
+                     (e.g. the Verilator version, or None when missing); part of the key,
+                     so installing a tool reruns the steps that did without it.
     """
 
     name: str
@@ -59,6 +62,7 @@ class Step:
     cacheable: bool = True
     description: str = ""
     verifier: Callable[..., Any] | None = None
+    environment: Callable[[], Any] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "config_fields", tuple(self.config_fields))

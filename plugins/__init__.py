@@ -73,6 +73,16 @@ def _step_measure_rtlsim_performance(model, cfg, ctx):
     return measure_rtlsim_performance(model, cfg, ctx)
 
 
+def _verilator_version():
+    from dfx.errors import ToolNotFoundError
+    from dfx.tools import find_verilator
+
+    try:
+        return find_verilator().version
+    except ToolNotFoundError:
+        return None
+
+
 def _verify_rtlsim(model, x, files_dir, layer_kinds):
     from dfx.plugins.hw import verify_rtlsim
 
@@ -111,7 +121,7 @@ def dfx_register_steps():
              description="Verilog and memory files for every layer (codegen/)"),
         Step("step_set_fifo_depths", _step_set_fifo_depths, uses_layer_kinds=True,
              config_fields=("auto_fifo_depths", "fifosim_n_inferences"), outputs=HW_OUTPUTS,
-             hooks=("dfx_ip_stitch",),
+             hooks=("dfx_ip_stitch",), environment=_verilator_version,
              description="FIFO depths by Verilator simulation (auto_fifo_depths)"),
         Step("step_create_stitched_ip", _step_create_stitched_ip, hooks=("dfx_ip_stitch",),
              uses_layer_kinds=True, outputs=HW_OUTPUTS, verify_as="rtlsim",
@@ -120,7 +130,7 @@ def dfx_register_steps():
         Step("step_measure_rtlsim_performance", _step_measure_rtlsim_performance,
              uses_layer_kinds=True, hooks=("dfx_ip_stitch",),
              config_fields=("synth_clk_period_ns", "rtlsim_batch_size", "rtlsim_backpressure"),
-             outputs={RTLSIM_PERFORMANCE},
+             outputs={RTLSIM_PERFORMANCE}, environment=_verilator_version,
              description="cycles, latency and throughput measured by Verilator"),
     ]
 

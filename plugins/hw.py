@@ -103,9 +103,21 @@ def set_fifo_depths(model, cfg, ctx):
     3. If the steady interval grew or the design deadlocks, double the automatic
        depths and try again (at most a few times).
     """
+    from dfx.errors import ToolNotFoundError
     from dfx.plugins.rtlsim import SimulationError, simulate
+    from dfx.tools import find_verilator
 
     if not cfg.auto_fifo_depths:
+        ctx.write_json("final_hw_config.json", _hw_config(model, ctx))
+        return model
+    try:
+        find_verilator()
+    except ToolNotFoundError as exc:
+        # No simulator: keep the depths the model has, say so, build the rest.
+        ctx.log.warning("FIFO sizing skipped: %s", exc)
+        ctx.progress("FIFO sizing skipped: Verilator not found")
+        ctx.write_report("fifo_sizing.json", {"status": "skipped", "why": str(exc),
+                                              "depths": fifo_depths(model, ctx.layer_kinds)})
         ctx.write_json("final_hw_config.json", _hw_config(model, ctx))
         return model
     frames = max(4, int(cfg.fifosim_n_inferences or 0))
@@ -139,7 +151,7 @@ def set_fifo_depths(model, cfg, ctx):
                             f"({reference.interval_cycles:g} cycles per frame)")
     set_fifo_depths_on_model(model, ctx.layer_kinds, sized)
     ctx.write_report("fifo_sizing.json", {
-        "frames": frames, "peaks": peaks, "depths": sized, "user_set": sorted(kept),
+        "status": "sized", "frames": frames, "peaks": peaks, "depths": sized, "user_set": sorted(kept),
         "interval_cycles_deep": reference.interval_cycles,
         "interval_cycles_sized": check.interval_cycles,
     })

@@ -43,3 +43,20 @@ def run_dfx(*args, env_extra: dict | None = None, cwd=None, timeout=300):
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+@pytest.fixture(scope="session")
+def shared_simulator_cache(tmp_path_factory):
+    """One simulator cache for the whole run (all xdist workers): a design compiles once.
+
+    Simulators are content-addressed by their sources, so sharing them between
+    tests is safe; the artifact cache stays private per test.
+    """
+    root = tmp_path_factory.getbasetemp().parent / "dfx-simulators"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _simulator_cache_env(shared_simulator_cache, monkeypatch):
+    monkeypatch.setenv("DFX_SIM_CACHE_DIR", str(shared_simulator_cache))
