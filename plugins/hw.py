@@ -151,7 +151,8 @@ def set_fifo_depths(model, cfg, ctx):
                             f"({reference.interval_cycles:g} cycles per frame)")
     set_fifo_depths_on_model(model, ctx.layer_kinds, sized)
     ctx.write_report("fifo_sizing.json", {
-        "status": "sized", "frames": frames, "peaks": peaks, "depths": sized, "user_set": sorted(kept),
+        "status": "sized", "frames": frames, "peaks": peaks, "depths": sized,
+        "user_set": sorted(kept),
         "interval_cycles_deep": reference.interval_cycles,
         "interval_cycles_sized": check.interval_cycles,
     })
