@@ -26,7 +26,7 @@ Tables whose files are missing are left out; a folder with none of the report
 files, or a report file that is not valid JSON, raises :class:`ReportError`
 (a :class:`dfx.errors.DfxError`) naming the folder or the file.
 
-This is the only dfx module that imports pandas.
+This is the only dfx package that imports pandas.
 """
 
 from __future__ import annotations
@@ -433,3 +433,51 @@ def format_tables(tables: dict[str, pd.DataFrame]) -> str:
             body = _render(df) if not df.empty else "(empty)"
         parts.append(f"{header}\n{body}")
     return "\n\n".join(parts)
+
+
+# -- readers of tool reports (Vivado, Vitis HLS, Yosys) ----------------------------------------
+# Imported last: the reader modules import ReportError from this module.
+from dfx.reports.detect import REPORT_KINDS, detect_report_kind, read_report  # noqa: E402
+from dfx.reports.hls import (  # noqa: E402
+    HLS_COLUMNS,
+    read_hls_csynth_summary,
+    read_hls_csynth_text,
+    read_hls_csynth_xml,
+)
+from dfx.reports.vivado import (  # noqa: E402
+    LOG_COLUMNS,
+    TIMING_COLUMNS,
+    UTILIZATION_COLUMNS,
+    UTILIZATION_FLAT_COLUMNS,
+    UTILIZATION_HIER_COLUMNS,
+    first_errors,
+    fmax_mhz,
+    read_vivado_log,
+    read_vivado_timing_summary,
+    read_vivado_utilization,
+    read_vivado_utilization_hierarchical,
+)
+from dfx.reports.yosys import YOSYS_COLUMNS, read_yosys_stat  # noqa: E402
+
+__all__ += [
+    "HLS_COLUMNS",
+    "LOG_COLUMNS",
+    "REPORT_KINDS",
+    "TIMING_COLUMNS",
+    "UTILIZATION_COLUMNS",
+    "UTILIZATION_FLAT_COLUMNS",
+    "UTILIZATION_HIER_COLUMNS",
+    "YOSYS_COLUMNS",
+    "detect_report_kind",
+    "first_errors",
+    "fmax_mhz",
+    "read_hls_csynth_summary",
+    "read_hls_csynth_text",
+    "read_hls_csynth_xml",
+    "read_report",
+    "read_vivado_log",
+    "read_vivado_timing_summary",
+    "read_vivado_utilization",
+    "read_vivado_utilization_hierarchical",
+    "read_yosys_stat",
+]
