@@ -56,6 +56,7 @@ def main() -> int:
         from dfx.plugins.rtlsim import compile_simulator, simulate
 
         stitched = out / "stitched_ip"
+        os.environ["DFX_SIM_CACHE_DIR"] = str(tmp / "sims-empty")  # a truly cold compile
         started = time.perf_counter()
         compile_simulator(stitched)
         cold = time.perf_counter() - started

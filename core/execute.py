@@ -115,11 +115,12 @@ def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry,
         context[init.name] = model.get_initializer(init.name)
     hw_nodes = [n for n in model.graph.node if layer_kinds.is_hw(n)]
     for node in model.graph.node:
-        inputs = [context[t] if t else None for t in node.input]
         if hardware is not None and layer_kinds.is_hw(node):
             if node is hw_nodes[0]:
-                context[hw_nodes[-1].output[0]] = np.asarray(hardware(inputs[0]))
+                chain_input = context[node.input[0]]
+                context[hw_nodes[-1].output[0]] = np.asarray(hardware(chain_input))
             continue
+        inputs = [context[t] if t else None for t in node.input]
         if layer_kinds.is_hw(node):
             layer = layer_kinds.wrap(node, model)
             result = layer.execute(inputs[0])

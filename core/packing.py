@@ -94,15 +94,37 @@ def bytes_to_words(data: bytes, word_bits: int) -> list[int]:
 
 
 def pack_tensor(x: np.ndarray, datatype, elements_per_word: int) -> bytes:
-    """A batch of frames -> the bytes of its stream (see the rules above)."""
-    words = pack_words(np.asarray(x).reshape(-1), datatype, elements_per_word)
-    return words_to_bytes(words, elements_per_word * datatype.bitwidth())
+    """A batch of frames -> the bytes of its stream (see the rules above).
+
+    Vectorized: every element is spread into its bits, the bits of a word are
+    padded to whole bytes and packed little-endian, so any word width works.
+    """
+    codes = encode_elements(np.asarray(x).reshape(-1), datatype)
+    if codes.size % elements_per_word:
+        raise ValueError(f"{codes.size} elements do not fill words of {elements_per_word}")
+    bits = datatype.bitwidth()
+    word_bits = elements_per_word * bits
+    shifts = np.arange(bits, dtype=np.uint64)
+    planes = ((codes[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    planes = planes.reshape(-1, word_bits)
+    pad = padded_bits(word_bits) - word_bits
+    if pad:
+        planes = np.pad(planes, ((0, 0), (0, pad)))
+    return np.packbits(planes, axis=1, bitorder="little").tobytes()
 
 
 def unpack_tensor(data: bytes, datatype, elements_per_word: int, shape) -> np.ndarray:
     """The bytes of a stream -> a batch of frames of ``shape`` (leading dim: the batch)."""
-    words = bytes_to_words(data, elements_per_word * datatype.bitwidth())
-    return unpack_words(words, datatype, elements_per_word).reshape(shape)
+    bits = datatype.bitwidth()
+    word_bits = elements_per_word * bits
+    width = padded_bits(word_bits) // 8
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if raw.size % width:
+        raise ValueError(f"{raw.size} bytes are not a whole number of {width}-byte words")
+    planes = np.unpackbits(raw.reshape(-1, width), axis=1, bitorder="little")[:, :word_bits]
+    planes = planes.reshape(-1, bits).astype(np.int64)
+    codes = (planes << np.arange(bits, dtype=np.int64)).sum(axis=1)
+    return decode_elements(codes, datatype).reshape(shape)
 
 
 def hex_lines(words: list[int], word_bits: int) -> str:

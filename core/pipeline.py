@@ -314,6 +314,7 @@ class Build:
         handler = logging.FileHandler(staging / "build_dataflow.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger("dfx")
+        root.propagate = False  # the log file has the details; the terminal gets the message
         root.addHandler(handler)
         root.setLevel(logging.DEBUG if self.cfg.verbose else logging.INFO)
         result = BuildResult(self.output_dir)

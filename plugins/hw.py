@@ -98,8 +98,13 @@ def ip_stitch(model, cfg, ctx):
 def set_fifo_depths(model, cfg, ctx):
     """Size every FIFO by simulation, keep the user's depths, check throughput holds.
 
-    1. Simulate with deep FIFOs; the peak occupancy of each FIFO is what it needs.
-    2. Set depth = max(2, peak) (user-set FIFOs keep their depth); simulate again.
+    1. Simulate with deep FIFOs and record the peak occupancy of each FIFO.
+    2. Depths: between layers, the peak plus one (a full FIFO cannot take and
+       give a word in the same cycle), the peak capped at one frame of the producer
+       (a fast producer otherwise fills a deep FIFO with frames it runs ahead);
+       at the accelerator's input and output, 2 (there the peak measures how
+       eagerly the test bench pushes, not what the design needs); at least 2;
+       user-set FIFOs keep their depth. Simulate again.
     3. If the steady interval grew or the design deadlocks, double the automatic
        depths and try again (at most a few times).
     """
@@ -127,12 +132,21 @@ def set_fifo_depths(model, cfg, ctx):
     with tempfile.TemporaryDirectory(prefix="dfx-fifo-") as tmp:
         deep = {name: (depth if name in kept else DEEP_FIFO) for name, depth in current.items()}
         ctx.progress("FIFO sizing: simulating with deep FIFOs")
-        reference = simulate(stitch_dir(tmp, "deep", model, ctx, deep), x,
-                             progress=ctx.progress)
-        names = sorted(current, key=lambda n: int(n.split("_")[1]))
-        peaks = dict(zip(names, reference.stats["fifo_peak"]))
-        sized = {name: (current[name] if name in kept else max(2, int(peaks[name])))
-                 for name in names}
+        deep_dir = stitch_dir(tmp, "deep", model, ctx, deep)
+        reference = simulate(deep_dir, x, progress=ctx.progress)
+        fifos = json.loads((deep_dir / "stitch.json").read_text())["fifos"]
+        peaks = {f["name"]: int(p) for f, p in zip(fifos, reference.stats["fifo_peak"])}
+        boundary = {fifos[0]["name"], fifos[-1]["name"]}
+        sized = {}
+        for fifo in fifos:
+            name = fifo["name"]
+            if name in kept:
+                sized[name] = current[name]
+            elif name in boundary:
+                sized[name] = 2
+            else:
+                # +1: a full FIFO cannot take and give a word in the same cycle
+                sized[name] = max(2, min(peaks[name], fifo["words_per_frame"]) + 1)
         for attempt in range(4):
             ctx.progress(f"FIFO sizing: checking depths {sized}")
             try:

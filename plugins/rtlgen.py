@@ -147,6 +147,7 @@ def stitch(model, layer_kinds, out_dir: Path, fifo_depths: dict[str, int] | None
                    "width": last_out.width, "tdata_width": padded_bits(last_out.width),
                    "words_per_frame": last_out.words_per_frame},
         "layers": [layer.name for layer in layers],
+        "max_layer_cycles": max(int(layer.cycles()) for layer in layers),
         "fifos": fifos,
         "stages": [{"instance": s.instance, "module": s.module, "kind": s.kind,
                     "in_width": s.in_width, "out_width": s.out_width, "params": s.params}
@@ -178,8 +179,7 @@ def _top_verilog(stages: list[Stage], info: dict) -> str:
             params = f" #({plist})"
         extra = ""
         if stage.kind == "fifo":
-            extra = (f",\n`ifdef DFX_SIM\n        .occupancy(fifo_occupancy_"
-                     f"{fifo_stages.index(stage)})\n`else\n        .occupancy()\n`endif\n    ")
+            extra = f",\n        .occupancy(fifo_occupancy_{fifo_stages.index(stage)}_unused)"
         body.append(
             f"    {stage.module}{params} {stage.instance} (\n"
             f"        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),\n"
@@ -190,14 +190,17 @@ def _top_verilog(stages: list[Stage], info: dict) -> str:
     sim_ports = ""
     sim_decl = ""
     if fifo_stages:
-        occ = ", ".join(f"fifo_occupancy_{i}" for i in reversed(range(len(fifo_stages))))
+        # Occupancies feed the simulation's debug port only; in synthesis they are
+        # unused (the name says so to the linter) and optimized away.
+        occ = ", ".join(f"fifo_occupancy_{i}_unused" for i in reversed(range(len(fifo_stages))))
+        decl.extend(f"    wire [31:0] fifo_occupancy_{i}_unused;"
+                    for i in range(len(fifo_stages)))
         sim_ports = (f",\n    output wire [{32 * len(fifo_stages) - 1}:0] dbg_fifo_occupancy,\n"
                      f"    output wire [{n:d}:0] dbg_valid,\n    output wire [{n:d}:0] dbg_ready")
         valid = ", ".join(f"s{k}_tvalid" for k in reversed(range(n + 1)))
         ready = ", ".join(f"s{k}_tready" for k in reversed(range(n + 1)))
         sim_decl = "\n".join(
-            [f"    wire [31:0] fifo_occupancy_{i};" for i in range(len(fifo_stages))]
-            + [f"    assign dbg_fifo_occupancy = {{{occ}}};",
+            [f"    assign dbg_fifo_occupancy = {{{occ}}};",
                f"    assign dbg_valid = {{{valid}}};", f"    assign dbg_ready = {{{ready}}};"])
     pad_in = f"    wire [{in_tw - 1}:0] unused_in_padding = s_axis_0_tdata;\n" \
         if in_tw > in_w else ""

@@ -31,6 +31,7 @@ from dfx.packing import pack_tensor, padded_bits, unpack_tensor
 from dfx.tools import find_verilator
 
 HARNESS = Path(__file__).parent / "rtl" / "harness.cpp"
+COMPILE_TIMEOUT_S = int(os.environ.get("DFX_SIM_COMPILE_TIMEOUT", "1200"))
 VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
                    "--x-initial", "fast", "--noassert", "-Wno-fatal", "--top-module", "dfx_top",
                    "-DDFX_SIM")
@@ -122,8 +123,14 @@ def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path
             started = time.perf_counter()
             cmd = verilator.command(*VERILATOR_FLAGS, "--Mdir", "obj", "-o", "Vdfx_top",
                                     *[p.name for p in sources], "harness.cpp")
-            result = subprocess.run(cmd, cwd=work, env=verilator.env, capture_output=True,
-                                    text=True)
+            try:
+                result = subprocess.run(cmd, cwd=work, env=verilator.env, capture_output=True,
+                                        text=True, timeout=COMPILE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise CompileError(
+                    f"the simulator did not compile within {COMPILE_TIMEOUT_S} s (a very wide "
+                    f"folding makes a large C++ model; fold with fewer PE x SIMD lanes, or set "
+                    f"DFX_SIM_COMPILE_TIMEOUT)") from None
             (work / "compile.log").write_text(result.stdout + result.stderr)
             if result.returncode != 0 or not (work / "obj" / "Vdfx_top").is_file():
                 keep = stitched_dir / "rtlsim_compile_failed"
@@ -155,9 +162,14 @@ def first_error(log: str) -> str:
 
 
 def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed: int = 1,
-             watchdog: int = 100_000, max_cycles: int | None = None,
+             watchdog: int | None = None, max_cycles: int | None = None,
              progress=lambda message: None) -> SimResult:
-    """Run integer frames ``x`` (batch, elements) through the stitched design."""
+    """Run integer frames ``x`` (batch, elements) through the stitched design.
+
+    ``watchdog``: cycles with no transfer on any stream after which the design
+    counts as deadlocked; by default a few times the slowest layer's cycles per
+    frame (a layer may compute that long between transfers).
+    """
     from qonnx.core.datatype import DataType
 
     stitched_dir = Path(stitched_dir)
@@ -175,6 +187,8 @@ def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed:
         data = pack_tensor(x, in_dt, ins["elems"])
     except ValueError as exc:
         raise DfxError(f"rtlsim: the input does not fit {in_dt.name}: {exc}") from None
+    if watchdog is None:
+        watchdog = 4 * int(info.get("max_layer_cycles", 0)) + 10_000
     if max_cycles is None:
         max_cycles = 1000 * frames * max(ins["words_per_frame"], outs["words_per_frame"]) \
             + 10 * watchdog + 1_000_000

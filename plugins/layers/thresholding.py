@@ -126,7 +126,8 @@ class Thresholding(HWLayer):
         tfile = write_memory(out_dir / f"{self.name}_thresholds.dat", words, pe * levels * tbits)
         params = {
             "CHANNELS": self.get("NumChannels"), "PE": pe, "IBITS": idt.bitwidth(),
-            "I_SIGNED": int(idt.signed() and idt.name != "BIPOLAR"), "THRESHOLDS": levels,
+            "I_SIGNED": int(idt.signed() and idt.name != "BIPOLAR"),
+            "I_BIPOLAR": int(idt.name == "BIPOLAR"), "THRESHOLDS": levels,
             "TBITS": tbits, "OBITS": odt.bitwidth(),
             "OUT_BIAS": 0 if odt.name == "BIPOLAR" else int(self.get("out_bias")),
             "THRESH_FILE": tfile.name,

@@ -127,7 +127,12 @@ int main(int argc, char** argv) {
             if (occ > peak[i]) peak[i] = occ;
         }
 #endif
-        idle = (in_fire || out_fire) ? 0 : idle + 1;
+        bool moved = in_fire || out_fire;
+#if @N_FIFOS@ > 0
+        for (int k = 0; k < N_STREAMS && !moved; ++k)
+            moved = bit(top->dbg_valid, k) && bit(top->dbg_ready, k);
+#endif
+        idle = moved ? 0 : idle + 1;
         top->ap_clk = 1;
         top->eval();
         ++cycle;
