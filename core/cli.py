@@ -312,15 +312,25 @@ def cmd_cache(args) -> int:
     from dfx.cache import ArtifactCache
 
     if args.action == "clear":
+        import shutil
+
         cache = ArtifactCache(args.cache_dir, check_version=False)
         removed = cache.clear()
-        print(f"removed {removed} entries from {cache.root}")
+        sims = cache.root / "simulators"
+        count = len([p for p in sims.iterdir() if p.is_dir()]) if sims.is_dir() else 0
+        shutil.rmtree(sims, ignore_errors=True)
+        print(f"removed {removed} entries and {count} compiled simulators from {cache.root}")
         return 0
     info = ArtifactCache(args.cache_dir).info()
     print(f"cache: {info['root']}")
     print(f"entries: {info['entries']}, {info['bytes'] / 1e6:.1f} MB")
     for step, s in sorted(info.get("steps", {}).items()):
         print(f"  {step:40s} {s['entries']:5d} entries {s['bytes'] / 1e6:8.2f} MB")
+    sims = Path(info["root"]) / "simulators"
+    if sims.is_dir():
+        compiled = [p for p in sims.iterdir() if (p / "Vdfx_top").is_file()]
+        size = sum((p / "Vdfx_top").stat().st_size for p in compiled)
+        print(f"compiled simulators: {len(compiled)}, {size / 1e6:.1f} MB")
     if info.get("stale_staging"):
         print(f"stale staging folders: {info['stale_staging']}")
     return 0

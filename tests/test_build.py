@@ -420,4 +420,4 @@ def test_cache_info_and_clear(tmp_path, capsys):
     assert main(["cache", "info"]) == 0
     assert "entries: 7" in capsys.readouterr().out
     assert main(["cache", "clear"]) == 0
-    assert "removed 7 entries" in capsys.readouterr().out
+    assert "removed 7 entries and 0 compiled simulators" in capsys.readouterr().out
