@@ -20,6 +20,9 @@
 //                W[sf*SIMD+s][nf*PE+p] at bits [(p*SIMD+s)*WBITS +: WBITS].
 //   THRESH_FILE: depth NF, width PE*THRESHOLDS*ACCBITS, address nf;
 //                T[nf*PE+p][k] at bits [(p*THRESHOLDS+k)*ACCBITS +: ACCBITS].
+//   RAM_STYLE (weights): "distributed" | "block" | "ultra" (see dfx_mvau_rom: a
+//   file-initialised ROM cannot use UltraRAM, "ultra" becomes block RAM). The
+//   threshold memory is always distributed.
 //
 // Pipeline: issue -> memory read (registered) -> products + adder tree ->
 // accumulate -> threshold -> 2-entry output buffer. All stages advance on one
@@ -43,10 +46,7 @@ module dfx_mvau #(
     parameter integer OUT_BIAS   = 0,
     parameter         WEIGHT_FILE = "",
     parameter         THRESH_FILE = "",
-    // only used in the ram_style attribute of the weight memory
-    /* verilator lint_off UNUSEDPARAM */
     parameter         RAM_STYLE   = "distributed"
-    /* verilator lint_on UNUSEDPARAM */
 ) (
     input  wire                      ap_clk,
     input  wire                      ap_rst_n,
@@ -104,25 +104,17 @@ module dfx_mvau #(
     end
 
     // ------------------------------------------------ stage 1: memory reads
-    // contents come from $readmemh only (read-only memory)
-    /* verilator lint_off UNDRIVEN */
-    (* ram_style = RAM_STYLE *) reg [WW-1:0] wmem [0:WDEPTH-1];
-    /* verilator lint_on UNDRIVEN */
-    generate if (WEIGHT_FILE != "") begin : g_winit
-        initial $readmemh(WEIGHT_FILE, wmem);
-    end endgenerate
-
-    reg [WW-1:0]  w1_q;
-    reg [IW-1:0]  in1_q;
+    wire [WW-1:0] w1_q;                  // registered memory output
+    reg  [IW-1:0] in1_q;
     reg           v1_q, first1_q, last1_q;
     wire [IW-1:0] act1;
 
-    always @(posedge ap_clk) begin
-        if (en) w1_q <= wmem[wa_q];
-    end
+    dfx_mvau_rom #(.W(WW), .D(WDEPTH), .AW(WAB), .STYLE(RAM_STYLE), .FILE(WEIGHT_FILE)) u_wmem
+        (.clk(ap_clk), .en(fire0), .addr(wa_q), .q(w1_q));
 
+    // stage-1 data only loads with an issued word (it is only used with v1_q)
     always @(posedge ap_clk) begin
-        if (en) begin
+        if (fire0) begin
             in1_q    <= in0_V_TDATA;
             first1_q <= (sf_q == {SFB{1'b0}});
             last1_q  <= (sf_q == SF_LAST);
@@ -136,7 +128,7 @@ module dfx_mvau #(
         reg          sel1_q;
         always @(posedge ap_clk) begin
             if (fire0 && nf0) ibuf[sf_q] <= in0_V_TDATA;
-            if (en) begin
+            if (fire0) begin
                 rd1_q  <= ibuf[sf_q];
                 sel1_q <= nf0;
             end
@@ -146,144 +138,188 @@ module dfx_mvau #(
         assign act1 = in1_q;
     end endgenerate
 
-    // --------------------------------------- stage 2: products and SIMD sums
-    reg [PE*ACCBITS-1:0] dot2_q;
-    reg                  v2_q, first2_q, last2_q;
-    wire [PE*ACCBITS-1:0] dot1;
+    // ------------------------------- stages 2..4: per-PE datapath (functions)
+    // Each PE is one generate block with three registers: the exact dot product of
+    // the word (stage 2), the accumulator (stage 3) and the activation (stage 4).
+    // The arithmetic is behavioural (functions with loops: one multi-operand sum
+    // per PE), and each register only loads while its stage holds valid data, so
+    // a simulator evaluates a stage only when it is needed.
+    localparam integer XNOR = (W_BIPOLAR != 0 && A_BIPOLAR != 0) ? 1 : 0;
+    localparam integer AX   = ABITS + ((A_SIGNED != 0) ? 0 : 1);  // signed widths
+    localparam integer WX   = WBITS + ((W_SIGNED != 0) ? 0 : 1);
+    localparam integer PW   = AX + WX;                            // exact product
+    localparam integer LS   = $clog2(SIMD);
+    localparam integer CT   = 1 + LS;
+    localparam integer TB   = (W_BIPOLAR != 0) ? AX : (A_BIPOLAR != 0) ? WX : AX + WX;
+    localparam integer DNAT = (XNOR != 0) ? CT + 1 :
+                              (W_BIPOLAR != 0 || A_BIPOLAR != 0) ?
+                                  (((TB + LS > CT + 1) ? TB + LS : CT + 1) + 1) :
+                              TB + LS;                            // exact dot width
+    localparam integer DW   = (DNAT < ACCBITS) ? DNAT : ACCBITS; // stored dot width
+    // Working width of the sums. The stored dot is the exact sum modulo 2^DW, so
+    // any width >= DW gives the same bits; 32 keeps a simulator's arithmetic free
+    // of masking, and synthesis drops the unused upper bits.
+    localparam integer SW   = (DW > 32) ? DW : 32;
+    localparam integer PWB  = SIMD * WBITS;                       // weights of a PE
+    localparam integer TPE  = ((THRESHOLDS > 0) ? THRESHOLDS : 1) * ACCBITS; // per PE
+    localparam integer TW   = PE * TPE;                           // threshold word
+    localparam [31:0]  BIAS32 = OUT_BIAS;
+    localparam [31:0]  SIMD32 = SIMD;
 
-    genvar p, s;
-    generate for (p = 0; p < PE; p = p + 1) begin : g_pe
-        if (W_BIPOLAR != 0 && A_BIPOLAR != 0) begin : g_xnor
-            // +/-1 x +/-1: product is +1 where the bits agree; dot = 2*popcount - SIMD.
-            localparam integer PCB = $clog2(SIMD + 1);
-            wire [SIMD*PCB-1:0] bits;
-            wire [PCB-1:0]      pc;
-            for (s = 0; s < SIMD; s = s + 1) begin : g_s
-                wire agree = ~(w1_q[p*SIMD + s] ^ act1[s]);
-                if (PCB > 1) begin : g_ext
-                    assign bits[s*PCB +: PCB] = {{(PCB-1){1'b0}}, agree};
-                end else begin : g_noext
-                    assign bits[s*PCB +: PCB] = agree;
-                end
-            end
-            dfx_mvau_addtree #(.N(SIMD), .W(PCB)) u_pc (.in(bits), .sum(pc));
-            wire [ACCBITS-1:0] pc_ext;
-            if (ACCBITS > PCB) begin : g_pcx
-                assign pc_ext = {{(ACCBITS-PCB){1'b0}}, pc};
-            end else begin : g_pct
-                assign pc_ext = pc[ACCBITS-1:0];
-            end
-            localparam [31:0] SIMD32 = SIMD;
-            wire [ACCBITS-1:0] simd_a;
-            dfx_mvau_ext #(.IB(32), .OB(ACCBITS), .SGN(0)) u_sa (.i(SIMD32), .o(simd_a));
-            assign dot1[p*ACCBITS +: ACCBITS] = (pc_ext << 1) - simd_a;
-        end else begin : g_mul
-            wire [SIMD*ACCBITS-1:0] prods;
-            for (s = 0; s < SIMD; s = s + 1) begin : g_s
-                wire [WBITS-1:0] wv = w1_q[(p*SIMD + s)*WBITS +: WBITS];
-                wire [ABITS-1:0] av = act1[s*ABITS +: ABITS];
-                wire [ACCBITS-1:0] prod;
-                if (W_BIPOLAR != 0) begin : g_wbip
-                    wire [ACCBITS-1:0] ax;
-                    dfx_mvau_ext #(.IB(ABITS), .OB(ACCBITS), .SGN(A_SIGNED)) u_ax (.i(av), .o(ax));
-                    assign prod = wv[0] ? ax : (~ax + 1'b1);
-                end else if (A_BIPOLAR != 0) begin : g_abip
-                    wire [ACCBITS-1:0] wx;
-                    dfx_mvau_ext #(.IB(WBITS), .OB(ACCBITS), .SGN(W_SIGNED)) u_wx (.i(wv), .o(wx));
-                    assign prod = av[0] ? wx : (~wx + 1'b1);
-                end else begin : g_int
-                    // Both operands as signed values one bit wider when unsigned.
-                    localparam integer AX = ABITS + ((A_SIGNED != 0) ? 0 : 1);
-                    localparam integer WX = WBITS + ((W_SIGNED != 0) ? 0 : 1);
-                    localparam integer PB = AX + WX;
-                    wire [PB-1:0] ap, wp;
-                    dfx_mvau_ext #(.IB(ABITS), .OB(PB), .SGN(A_SIGNED)) u_ap (.i(av), .o(ap));
-                    dfx_mvau_ext #(.IB(WBITS), .OB(PB), .SGN(W_SIGNED)) u_wp (.i(wv), .o(wp));
-                    wire signed [PB-1:0] pr = $signed(ap) * $signed(wp);
-                    dfx_mvau_ext #(.IB(PB), .OB(ACCBITS), .SGN(1)) u_pr (.i(pr), .o(prod));
-                end
-                assign prods[s*ACCBITS +: ACCBITS] = prod;
-            end
-            dfx_mvau_addtree #(.N(SIMD), .W(ACCBITS)) u_sum
-                (.in(prods), .sum(dot1[p*ACCBITS +: ACCBITS]));
+    // The functions rely on the language's extension rules: in an expression, a
+    // signed operand is sign-extended and an unsigned one zero-extended to the
+    // width of the result.
+    /* verilator lint_off WIDTHEXPAND */
+    /* verilator lint_off WIDTHTRUNC */
+
+    // Bipolar activations x with integer weights (A_BIPOLAR, not XNOR):
+    //   x * w = x ? w : ~w + 1    (x = code 1 is +1, code 0 is -1)
+    // The ~ is a bit-wise XOR of every weight field with the inverted activation
+    // bit, done for a whole PE at once with the word's mask f_xmask(x). For signed
+    // weights, ~w of the field is the exact value of ~w (an inverted sign-extended
+    // value is the sign extension of the inverted value); for unsigned weights the
+    // zero-extended field is 2^WBITS too large, which f_xcorr takes back. The "+1"s
+    // of a word are added once: f_xcorr = (number of -1 activations) * (1 or
+    // 1 - 2^WBITS).
+    function automatic [PWB-1:0] f_xmask(input [IW-1:0] x);
+        integer s;
+        begin
+            for (s = 0; s < SIMD; s = s + 1)
+                f_xmask[s*WBITS +: WBITS] = {WBITS{~x[s*ABITS]}};
         end
-    end endgenerate
+    endfunction
+
+    function automatic [SW-1:0] f_xcorr(input [IW-1:0] x);
+        integer s;
+        reg [SW-1:0] n;
+        begin
+            n = {SW{1'b0}};
+            for (s = 0; s < SIMD; s = s + 1)
+                n = n + !x[s*ABITS];
+            if (W_SIGNED != 0) f_xcorr = n;
+            else               f_xcorr = n - (n << WBITS);
+        end
+    endfunction
+
+    // Dot product of one PE's SIMD weights w with the activations x, modulo 2^DW.
+    // xm, xc: f_xmask(x), f_xcorr(x) (bipolar activations with integer weights).
+    function automatic [DW-1:0] f_dot(input [PWB-1:0] w, input [IW-1:0] x,
+                                      input [PWB-1:0] xm, input [SW-1:0] xc);
+        integer s;
+        reg [PWB-1:0]       wm;              // weights, inverted where x = -1
+        reg [SW-1:0]        cnt;
+        reg signed [SW-1:0] sum, xa, wa;     // operands as exact signed values
+        reg signed [PW-1:0] pr;              // exact integer product
+        begin
+            sum = {SW{1'b0}};
+            cnt = {SW{1'b0}};
+            wm  = w ^ xm;
+            for (s = 0; s < SIMD; s = s + 1) begin
+                if (A_SIGNED != 0) xa = $signed(x[s*ABITS +: ABITS]);
+                else               xa = $signed({1'b0, x[s*ABITS +: ABITS]});
+                if (XNOR != 0) begin
+                    // +1 where the bits agree: dot = 2 * agreements - SIMD
+                    cnt = cnt + (w[s*WBITS] ~^ x[s*ABITS]);
+                end else if (W_BIPOLAR != 0) begin
+                    // w * x = w ? x : ~x + 1
+                    sum = sum + (w[s*WBITS] ? xa : ~xa);
+                    cnt = cnt + !w[s*WBITS];
+                end else if (A_BIPOLAR != 0) begin
+                    if (W_SIGNED != 0) sum = sum + $signed(wm[s*WBITS +: WBITS]);
+                    else               sum = sum + wm[s*WBITS +: WBITS];
+                end else begin
+                    if (W_SIGNED != 0) wa = $signed(w[s*WBITS +: WBITS]);
+                    else               wa = $signed({1'b0, w[s*WBITS +: WBITS]});
+                    pr  = xa * wa;               // only the low PW bits: exact
+                    sum = sum + pr;
+                end
+            end
+            if (XNOR != 0)           f_dot = (cnt << 1) - SIMD32;
+            else if (A_BIPOLAR != 0) f_dot = sum + xc;
+            else                     f_dot = sum + cnt;
+        end
+    endfunction
+
+    // Activation: #{k : acc >= t[k]} + OUT_BIAS, low OBITS bits.
+    function automatic [OBITS-1:0] f_act(input [ACCBITS-1:0] acc, input [TPE-1:0] t);
+        integer k;
+        reg [31:0] c;
+        begin
+            c = BIAS32;
+            for (k = 0; k < THRESHOLDS; k = k + 1)
+                c = c + ($signed(acc) >= $signed(t[k*ACCBITS +: ACCBITS]));
+            f_act = c;
+        end
+    endfunction
+
+    // Stage-4 output: the activation, or the accumulator itself (OBITS == ACCBITS).
+    function automatic [OBITS-1:0] f_out(input [ACCBITS-1:0] acc, input [TPE-1:0] t);
+        if (THRESHOLDS > 0) f_out = f_act(acc, t);
+        else                f_out = acc;
+    endfunction
+    /* verilator lint_on WIDTHTRUNC */
+    /* verilator lint_on WIDTHEXPAND */
+
+    reg             v2_q, first2_q, last2_q;
+    reg             v3_q;
+    reg  [OW-1:0]   o4_q;
+    reg             v4_q;
 
     always @(posedge ap_clk) begin
         if (en) begin
-            dot2_q   <= dot1;
             first2_q <= first1_q;
             last2_q  <= last1_q;
         end
     end
 
-    // ------------------------------------------------- stage 3: accumulate
-    reg [PE*ACCBITS-1:0] acc3_q;
-    reg                  v3_q;
-    genvar a;
-    generate for (a = 0; a < PE; a = a + 1) begin : g_acc
-        always @(posedge ap_clk) begin
-            if (en && v2_q) begin
-                acc3_q[a*ACCBITS +: ACCBITS] <=
-                    (first2_q ? {ACCBITS{1'b0}} : acc3_q[a*ACCBITS +: ACCBITS]) +
-                    dot2_q[a*ACCBITS +: ACCBITS];
-            end
-        end
+    // per-word terms shared by all PEs (bipolar activations, integer weights)
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [PWB-1:0] xm;
+    wire [SW-1:0]  xc;
+    /* verilator lint_on UNUSEDSIGNAL */
+    generate if (XNOR == 0 && A_BIPOLAR != 0) begin : g_xm
+        assign xm = f_xmask(act1);
+        assign xc = f_xcorr(act1);
+    end else begin : g_noxm
+        assign xm = {PWB{1'b0}};
+        assign xc = {SW{1'b0}};
     end endgenerate
 
-    // --------------------------------------------- stage 4: activation
-    reg [OW-1:0] o4_q;
-    reg          v4_q;
-
-    generate if (THRESHOLDS > 0) begin : g_thr
-        localparam integer TW = PE * THRESHOLDS * ACCBITS;
-        localparam integer CB = $clog2(THRESHOLDS + 1);
-        localparam [31:0] BIAS32 = OUT_BIAS;
-        wire [OBITS-1:0] bias;
-        dfx_mvau_ext #(.IB(32), .OB(OBITS), .SGN(1)) u_bias (.i(BIAS32), .o(bias));
-        /* verilator lint_off UNDRIVEN */
-        (* ram_style = "distributed" *) reg [TW-1:0] tmem [0:NF-1]; // $readmemh only
-        /* verilator lint_on UNDRIVEN */
-        if (THRESH_FILE != "") begin : g_tinit
-            initial $readmemh(THRESH_FILE, tmem);
-        end
-        // fold index travels with the data; thresholds are read so that they
-        // arrive together with the final accumulator of that fold
+    // thresholds: the fold index travels with the data; the thresholds of a
+    // fold are read so that they arrive together with its final accumulator
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [TW-1:0] t3_q;          // (unused without thresholds)
+    /* verilator lint_on UNUSEDSIGNAL */
+    generate if (THRESHOLDS > 0) begin : g_tmem
         reg [NFB-1:0] nf1_q, nf2_q;
-        reg [TW-1:0]  t3_q;
         always @(posedge ap_clk) begin
             if (en) begin
                 nf1_q <= nf_q;
                 nf2_q <= nf1_q;
-                t3_q  <= tmem[nf2_q];
             end
         end
-        wire [OW-1:0] o3;
-        for (p = 0; p < PE; p = p + 1) begin : g_pe
-            wire signed [ACCBITS-1:0] av = acc3_q[p*ACCBITS +: ACCBITS];
-            wire [THRESHOLDS*CB-1:0] ge;
-            wire [CB-1:0] cnt;
-            for (s = 0; s < THRESHOLDS; s = s + 1) begin : g_t
-                wire signed [ACCBITS-1:0] tv = t3_q[(p*THRESHOLDS + s)*ACCBITS +: ACCBITS];
-                wire hit = (av >= tv);
-                if (CB > 1) begin : g_ext
-                    assign ge[s*CB +: CB] = {{(CB-1){1'b0}}, hit};
-                end else begin : g_noext
-                    assign ge[s*CB +: CB] = hit;
-                end
-            end
-            dfx_mvau_addtree #(.N(THRESHOLDS), .W(CB)) u_cnt (.in(ge), .sum(cnt));
-            wire [OBITS-1:0] cnt_o;
-            dfx_mvau_ext #(.IB(CB), .OB(OBITS), .SGN(0)) u_co (.i(cnt), .o(cnt_o));
-            assign o3[p*OBITS +: OBITS] = cnt_o + bias;
-        end
+        dfx_mvau_rom #(.W(TW), .D(NF), .AW(NFB), .STYLE("distributed"), .FILE(THRESH_FILE))
+            u_tmem (.clk(ap_clk), .en(en && v2_q && last2_q), .addr(nf2_q), .q(t3_q));
+    end else begin : g_notmem
+        assign t3_q = {TW{1'b0}};
+    end endgenerate
+
+    genvar p;
+    generate for (p = 0; p < PE; p = p + 1) begin : g_pe
+        reg signed [DW-1:0]      dot_q;   // stage 2
+        reg signed [ACCBITS-1:0] acc_q;   // stage 3
+        // Stages in reverse order (each reads its input register before that one
+        // is written, as non-blocking assignments do anyway).
         always @(posedge ap_clk) begin
-            if (en) o4_q <= o3;
-        end
-    end else begin : g_nothr
-        // No activation: the accumulator itself (OBITS must equal ACCBITS).
-        always @(posedge ap_clk) begin
-            if (en) o4_q <= acc3_q;
+            if (en && v3_q)
+                o4_q[p*OBITS +: OBITS] <= f_out(acc_q, t3_q[p*TPE +: TPE]);
+            // dot_q is sign-extended to ACCBITS (all operands signed)
+            /* verilator lint_off WIDTHEXPAND */
+            if (en && v2_q)
+                acc_q <= first2_q ? dot_q : acc_q + dot_q;
+            /* verilator lint_on WIDTHEXPAND */
+            if (en && v1_q)
+                dot_q <= f_dot(w1_q[p*PWB +: PWB], act1, xm, xc);
         end
     end endgenerate
 
@@ -332,6 +368,57 @@ endmodule
 // Helper modules live in this file so that it is self-contained.
 /* verilator lint_off DECLFILENAME */
 
+// Read-only memory with registered read (enable en), initialised by $readmemh(FILE)
+// (one word per line, hex, address 0 first). STYLE selects the memory attributes:
+//   "block", "ultra": ram_style/rom_style = "block". UltraRAM has no initial
+//                     contents on UltraScale+, so a file-initialised ROM cannot live
+//                     there; "ultra" therefore falls back to block RAM.
+//   "distributed":    RAM_STYLE/ROM_STYLE = "distributed" (LUTs). Upper-case names:
+//                     Vivado reads attribute names case-insensitively, while Yosys
+//                     (which cannot put a ROM in LUTRAM and errors when forced)
+//                     ignores them and maps the ROM to logic itself.
+//   anything else:    no attribute (tool default).
+module dfx_mvau_rom #(
+    parameter integer W     = 8,
+    parameter integer D     = 16,
+    parameter integer AW    = 4,
+    parameter         STYLE = "distributed",
+    parameter         FILE  = ""
+) (
+    input  wire          clk,
+    input  wire          en,
+    input  wire [AW-1:0] addr,
+    output reg  [W-1:0]  q
+);
+    // string parameter compares: the literal and the value differ in width by nature
+    /* verilator lint_off WIDTHEXPAND */
+    localparam integer S_BLOCK = (STYLE == "block" || STYLE == "ultra") ? 1 : 0;
+    localparam integer S_DIST  = (STYLE == "distributed") ? 1 : 0;
+    /* verilator lint_on WIDTHEXPAND */
+    // contents come from $readmemh only
+    /* verilator lint_off UNDRIVEN */
+    generate if (S_BLOCK != 0) begin : g_block
+        (* ram_style = "block", rom_style = "block" *) reg [W-1:0] mem [0:D-1];
+        if (FILE != "") begin : g_init
+            initial $readmemh(FILE, mem);
+        end
+        always @(posedge clk) if (en) q <= mem[addr];
+    end else if (S_DIST != 0) begin : g_dist
+        (* RAM_STYLE = "distributed", ROM_STYLE = "distributed" *) reg [W-1:0] mem [0:D-1];
+        if (FILE != "") begin : g_init
+            initial $readmemh(FILE, mem);
+        end
+        always @(posedge clk) if (en) q <= mem[addr];
+    end else begin : g_auto
+        reg [W-1:0] mem [0:D-1];
+        if (FILE != "") begin : g_init
+            initial $readmemh(FILE, mem);
+        end
+        always @(posedge clk) if (en) q <= mem[addr];
+    end endgenerate
+    /* verilator lint_on UNDRIVEN */
+endmodule
+
 // Width adaptation: sign- (SGN != 0) or zero-extend IB bits to OB bits, or keep
 // the low OB bits when OB < IB (modular arithmetic).
 module dfx_mvau_ext #(
@@ -355,22 +442,33 @@ module dfx_mvau_ext #(
     end endgenerate
 endmodule
 
-// Balanced combinational adder tree over N operands of W bits (sum modulo 2^W).
+// Balanced combinational adder tree over N operands of W bits, two's complement
+// (SGN != 0) or unsigned; the sum grows by one bit per level and is exact:
+// W + clog2(N) bits.
 module dfx_mvau_addtree #(
-    parameter integer N = 2,
-    parameter integer W = 8
+    parameter integer N   = 2,
+    parameter integer W   = 8,
+    parameter integer SGN = 1
 ) (
-    input  wire [N*W-1:0] in,
-    output wire [W-1:0]   sum
+    input  wire [N*W-1:0]             in,
+    output wire [W+$clog2(N)-1:0]     sum
 );
     generate if (N == 1) begin : g_leaf
         assign sum = in;
     end else begin : g_node
         localparam integer NL = N / 2;
-        wire [W-1:0] sl, sr;
-        dfx_mvau_addtree #(.N(NL),     .W(W)) u_l (.in(in[NL*W-1:0]),   .sum(sl));
-        dfx_mvau_addtree #(.N(N - NL), .W(W)) u_r (.in(in[N*W-1:NL*W]), .sum(sr));
-        assign sum = sl + sr;
+        localparam integer NR = N - NL;
+        localparam integer SW = W + $clog2(N);
+        localparam integer WL = W + $clog2(NL);
+        localparam integer WR = W + $clog2(NR);
+        wire [WL-1:0] sl;
+        wire [WR-1:0] sr;
+        wire [SW-1:0] xl, xr;
+        dfx_mvau_addtree #(.N(NL), .W(W), .SGN(SGN)) u_l (.in(in[NL*W-1:0]),   .sum(sl));
+        dfx_mvau_addtree #(.N(NR), .W(W), .SGN(SGN)) u_r (.in(in[N*W-1:NL*W]), .sum(sr));
+        dfx_mvau_ext #(.IB(WL), .OB(SW), .SGN(SGN)) u_xl (.i(sl), .o(xl));
+        dfx_mvau_ext #(.IB(WR), .OB(SW), .SGN(SGN)) u_xr (.i(sr), .o(xr));
+        assign sum = xl + xr;
     end endgenerate
 endmodule
 /* verilator lint_on DECLFILENAME */
