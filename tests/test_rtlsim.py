@@ -183,3 +183,17 @@ def test_rtl_sim_rejects_input_that_does_not_fit(tmp_path, capsys):
     assert main(["sim", str(out), "--backend", "rtl", "--input", str(tmp_path / "bad.npy"),
                  "--output", str(tmp_path / "y.npy")]) != 0
     assert "not a valid UINT4 value" in capsys.readouterr().err
+
+
+def test_standalone_thresholding_layers_in_rtl_are_exact(tmp_path):
+    d = model_dir("cybsec-mlp-w2a2")
+    out = tmp_path / "b"
+    assert main(["run", "--plugins", "default", str(d / "model.onnx"), "-o", str(out), "-q",
+                 "--standalone-thresholds", "true", "--target-fps", "1000000",
+                 "--mvau-wwidth-max", "36", "--generate-outputs", "stitched_ip",
+                 "--verify-steps", "rtlsim", "--verify-input-npy", str(d / "input.npy"),
+                 "--verify-expected-output-npy", str(d / "expected_output.npy")]) == 0
+    info = json.loads((out / "stitched_ip" / "stitch.json").read_text())
+    assert info["layers"].count("Thresholding_0") == 1 and len(info["layers"]) == 8
+    verdict = read_json(out / "report" / "verify_results.json")["rtlsim"]
+    assert verdict["verdict"] == "SUCCESS" and verdict["exact"]
