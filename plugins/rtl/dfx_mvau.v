@@ -208,6 +208,7 @@ module dfx_mvau #(
         integer s;
         reg [PWB-1:0]       wm;              // weights, inverted where x = -1
         reg [SW-1:0]        cnt;
+        reg                 agree;           // XNOR mode: weight and input agree
         reg signed [SW-1:0] sum, xa, wa;     // operands as exact signed values
         reg signed [PW-1:0] pr;              // exact integer product
         begin
@@ -218,8 +219,12 @@ module dfx_mvau #(
                 if (A_SIGNED != 0) xa = $signed(x[s*ABITS +: ABITS]);
                 else               xa = $signed({1'b0, x[s*ABITS +: ABITS]});
                 if (XNOR != 0) begin
-                    // +1 where the bits agree: dot = 2 * agreements - SIMD
-                    cnt = cnt + (w[s*WBITS] ~^ x[s*ABITS]);
+                    // +1 where the bits agree: dot = 2 * agreements - SIMD.
+                    // The XNOR goes through a 1-bit variable: inside the sum its
+                    // operands would be widened to SW bits first, and the XNOR of
+                    // the zero upper bits is all ones.
+                    agree = w[s*WBITS] ~^ x[s*ABITS];
+                    cnt = cnt + agree;
                 end else if (W_BIPOLAR != 0) begin
                     // w * x = w ? x : ~x + 1
                     sum = sum + (w[s*WBITS] ? xa : ~xa);
