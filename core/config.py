@@ -119,6 +119,14 @@ class VitisOptStrategy(StrEnum):
     BUILD_SPEED = "build_speed"
 
 
+class SynthTool(StrEnum):
+    """Which tool runs out-of-context synthesis."""
+
+    AUTO = "auto"  # Vivado when it is found, otherwise Yosys
+    VIVADO = "vivado"
+    YOSYS = "yosys"
+
+
 class FoldingObjective(StrEnum):
     """What dfx's automatic folding aims for."""
 
@@ -276,6 +284,18 @@ class DataflowBuildConfig:
     )
     rtlsim_backpressure: float = _f(
         0.0, "Probability in [0,1) that rtlsim holds the output stream's ready low in a cycle."
+    )
+    vivado_path: str | None = _f(
+        None,
+        "Vivado executable, or its install folder (default: 'vivado' on PATH, then "
+        "$XILINX_VIVADO/bin/vivado).",
+    )
+    vivado_timeout_minutes: float = _f(
+        720.0, "Stop a Vivado or v++ session that runs longer than this (minutes)."
+    )
+    ooc_synth_tool: SynthTool = _f(
+        SynthTool.AUTO,
+        "Out-of-context synthesis with vivado, yosys, or auto (Vivado when found, else Yosys).",
     )
 
     # -- not configuration keys --------------------------------------------
@@ -639,6 +659,7 @@ _RANGES = {
     "verification_atol": (lambda v: v >= 0, "must be >= 0"),
     "resource_budget_fraction": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
     "rtlsim_backpressure": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    "vivado_timeout_minutes": (lambda v: v > 0, "must be > 0"),
     "generate_outputs": (lambda v: len(v) > 0, "must name at least one output"),
 }
 
