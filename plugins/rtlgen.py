@@ -124,10 +124,12 @@ def stitch(model, layer_kinds, out_dir: Path, fifo_depths: dict[str, int] | None
         generated = layer.generate_rtl(out_dir)
         ins, outs = layer.input_stream(), layer.output_stream()
         if previous is not None:
-            prev_out = previous.output_stream()
-            add_fifo(index, prev_out.width, prev_out.words_per_frame,
-                     f"{previous.name} -> {layer.name}")
-            add_dwc(index, prev_out, ins)
+            # The width converter comes first and the FIFO after it, at the consumer's
+            # width: a layer reads its input only in its first fold (it reuses the words
+            # for the others), so whole words must be waiting for it. Behind a FIFO, an
+            # upsizing converter would pack them only while the layer waits.
+            add_dwc(index, previous.output_stream(), ins)
+            add_fifo(index, ins.width, ins.words_per_frame, f"{previous.name} -> {layer.name}")
         else:
             add_fifo(0, ins.width, ins.words_per_frame, f"input -> {layer.name}")
         stages.append(Stage(layer.name, generated.module, "layer", ins.width, outs.width))

@@ -197,3 +197,20 @@ def test_standalone_thresholding_layers_in_rtl_are_exact(tmp_path):
     assert info["layers"].count("Thresholding_0") == 1 and len(info["layers"]) == 8
     verdict = read_json(out / "report" / "verify_results.json")["rtlsim"]
     assert verdict["verdict"] == "SUCCESS" and verdict["exact"]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_measured_interval_equals_the_slowest_layer(name, tmp_path):
+    """The steady-state interval in rtlsim is exactly the estimate's max_cycles.
+
+    Regression: with the FIFO in front of an upsizing width converter, a layer
+    waited for its converter in its first fold (tfc at 1M fps: 123 cycles, not 80).
+    """
+    d = model_dir(name)
+    out = tmp_path / "b"
+    assert main(["run", "--plugins", "default", str(d / "model.onnx"), "-o", str(out), "-q",
+                 "--target-fps", "1000000",
+                 "--generate-outputs", "estimate_reports,rtlsim_performance"]) == 0
+    perf = read_json(out / "report" / "rtlsim_performance.json")
+    estimate = read_json(out / "report" / "estimate_network_performance.json")
+    assert perf["interval_cycles"] == estimate["max_cycles"], (perf, estimate)
