@@ -72,9 +72,17 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
     sim.add_argument("--output", "-o", required=True, help="where to write the outputs (.npy)")
     sim.add_argument("--plugins", default=None, help=PLUGINS_HELP + " (default: as built)")
 
-    report = sub.add_parser("report", help="show a build's reports as tables")
-    report.add_argument("build_dir", help="a build folder written by dfx run")
-    report.add_argument("--csv", help="write the per-layer table as CSV to this path")
+    report = sub.add_parser(
+        "report", help="show a build's reports as tables, compare two builds, or read a file",
+        description="dfx report BUILD_DIR: estimates, rtlsim and synthesis side by side. "
+                    "dfx report A B: two builds compared. dfx report FILE: one report file "
+                    "(Vivado utilization or timing, Vivado log, Vitis HLS csynth, Yosys stat "
+                    "-json, or a dfx JSON report; the kind is found from the content) as a "
+                    "normalised table.")
+    report.add_argument("paths", nargs="+", metavar="PATH",
+                        help="a build folder, two build folders, or one report file")
+    report.add_argument("--csv", help="write the table (the per-layer table of a build, or "
+                                      "the file's table) as CSV to this path")
 
     plugins = sub.add_parser("plugins", help="list the loaded plugins and their hooks")
     plugins.add_argument("--plugins", default=None, help=PLUGINS_HELP)
@@ -115,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dfx: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`dfx report ... | head`): not an error of dfx's. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 # -- commands -----------------------------------------------------------------
@@ -256,13 +271,42 @@ def _rtl_sim(build_dir, model, x, plugins, backpressure):
 
 
 def cmd_report(args) -> int:
-    from dfx.reports import build_tables, format_tables
+    from dfx.errors import ConfigError
+    from dfx.reports import (
+        build_tables,
+        compare_builds,
+        detect_report_kind,
+        format_comparison,
+        format_report_table,
+        format_tables,
+        read_report,
+    )
 
-    tables = build_tables(Path(args.build_dir))
-    print(format_tables(tables))
+    paths = [Path(p) for p in args.paths]
+    if len(paths) > 2:
+        raise ConfigError("dfx report takes one build folder, two build folders to compare, "
+                          f"or one report file; got {len(paths)} paths")
+    if len(paths) == 2:
+        for path in paths:
+            if not path.is_dir():
+                raise ConfigError(f"dfx report A B compares two build folders; {path} is "
+                                  f"{'a file' if path.exists() else 'missing'}")
+        tables = compare_builds(*paths)
+        print(format_comparison(tables, str(paths[0]), str(paths[1])))
+        table = tables["layers"]
+        what = "comparison of the layers"
+    elif paths[0].is_dir():
+        tables = build_tables(paths[0])
+        print(format_tables(tables))
+        table, what = tables["layers"], "per-layer table"
+    else:
+        kind = detect_report_kind(paths[0])
+        table = read_report(paths[0])
+        print(format_report_table(table, f"{paths[0].name} ({kind})"))
+        what = f"{kind} table"
     if args.csv:
-        tables["layers"].to_csv(args.csv, index=False)
-        print(f"per-layer table written to {args.csv}")
+        table.to_csv(args.csv, index=False)
+        print(f"{what} written to {args.csv}")
     return 0
 
 

@@ -64,6 +64,13 @@ __all__ = [
     "read_json_report",
     "steps_table",
     "verify_table",
+    "summary_table",
+    "compare_builds",
+    "format_comparison",
+    "format_report_table",
+    "OOC_FILE",
+    "POST_SYNTH_FILE",
+    "RTLSIM_FILE",
 ]
 
 # The report files, relative to the build folder.
@@ -73,8 +80,11 @@ NETWORK_FILE = "report/estimate_network_performance.json"
 VERIFY_FILE = "report/verify_results.json"
 HW_CONFIG_FILE = "final_hw_config.json"
 STEPS_FILE = "time_per_step.json"
+RTLSIM_FILE = "report/rtlsim_performance.json"
+OOC_FILE = "report/ooc_synth_and_timing.json"
+POST_SYNTH_FILE = "report/post_synth_resources.json"
 REPORT_FILES = (CYCLES_FILE, RESOURCES_FILE, HW_CONFIG_FILE, NETWORK_FILE, STEPS_FILE,
-                VERIFY_FILE)
+                VERIFY_FILE, RTLSIM_FILE, OOC_FILE, POST_SYNTH_FILE)
 
 RESOURCES = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
 FOLDING_ATTRS = ("PE", "SIMD", "ram_style")
@@ -330,6 +340,146 @@ def _layers_table(build_dir: Path) -> pd.DataFrame | None:
     return table
 
 
+# -- estimates, rtlsim and synthesis side by side -------------------------------------
+
+SUMMARY_COLUMNS = ("metric", "estimate", "rtlsim", "synth")
+#: metric -> (estimate key in estimate_network_performance.json, rtlsim key)
+_PERFORMANCE_METRICS = {
+    "throughput_fps": ("estimated_throughput_fps", "stable_throughput[images/s]"),
+    "interval_cycles": ("max_cycles", "interval_cycles"),
+    "latency_cycles": ("critical_path_cycles", "latency_cycles"),
+}
+
+
+def summary_table(build_dir: Path) -> pd.DataFrame | None:
+    """One row per figure, one column per source: what the estimate says, what rtlsim
+    measured and what synthesis reported (``-`` where a source has no such figure).
+
+    Rows: ``throughput_fps``, ``interval_cycles``, ``latency_cycles``, the resources, and
+    from Vivado ``WNS_ns`` and ``fmax_mhz``. The synthesis column is headed by its tool
+    (``synth (vivado)``, ``synth (yosys)``). ``None`` when the build has none of the files.
+    """
+    perf, _ = _read_optional(build_dir, NETWORK_FILE)
+    totals, _ = _read_optional(build_dir, RESOURCES_FILE)
+    rtlsim, _ = _read_optional(build_dir, RTLSIM_FILE)
+    ooc, _ = _read_optional(build_dir, OOC_FILE)
+    post, _ = _read_optional(build_dir, POST_SYNTH_FILE)
+    if perf is None and rtlsim is None and ooc is None and post is None:
+        return None
+    perf, rtlsim, ooc = perf or {}, rtlsim or {}, ooc or {}
+    estimate_total = (totals or {}).get("total", {})
+    synth_total = (post or {}).get("(top)", {})
+    rows = []
+    for metric, (estimate_key, rtlsim_key) in _PERFORMANCE_METRICS.items():
+        synth = ooc.get("estimated_throughput_fps") if metric == "throughput_fps" else None
+        rows.append((metric, perf.get(estimate_key), rtlsim.get(rtlsim_key), synth))
+    for kind in ("LUT", "LUTRAM", "SRL", "FF", "BRAM_18K", "URAM", "DSP"):
+        rows.append((kind, estimate_total.get(kind), None, synth_total.get(kind)))
+    if "WNS" in ooc:
+        rows.append(("WNS_ns", None, None, ooc.get("WNS")))
+        rows.append(("fmax_mhz", None, None, ooc.get("fmax_mhz")))
+    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    df = df[df[["estimate", "rtlsim", "synth"]].notna().any(axis=1)].reset_index(drop=True)
+    tool = ooc.get("tool") or next((e.get("tool") for e in (post or {}).values()
+                                    if isinstance(e, dict) and e.get("tool")), None)
+    if tool:
+        df = df.rename(columns={"synth": f"synth ({tool})"})
+    return df
+
+
+def compare_builds(build_a: Path, build_b: Path) -> dict[str, pd.DataFrame]:
+    """Two builds side by side: ``summary`` (each figure of :func:`summary_table` for A and B
+    and the change in percent) and ``layers`` (per layer, the folding, cycles and
+    resources of A and B, estimated and, where both have it, synthesised)."""
+    a_tables, b_tables = build_tables(build_a), build_tables(build_b)
+    out: dict[str, pd.DataFrame] = {}
+    sa, sb = summary_table(Path(build_a)), summary_table(Path(build_b))
+    if sa is not None and sb is not None:
+        rows = []
+        for source in ("estimate", "rtlsim", "synth"):
+            col_a = next((c for c in sa.columns if c.startswith(source)), None)
+            col_b = next((c for c in sb.columns if c.startswith(source)), None)
+            if col_a is None or col_b is None:
+                continue
+            a = sa.set_index("metric")[col_a]
+            b = sb.set_index("metric")[col_b]
+            for metric in _ordered_union(a.index, b.index):
+                va, vb = a.get(metric), b.get(metric)
+                if pd.isna(va) and pd.isna(vb):
+                    continue
+                change = None
+                if _is_number(va) and _is_number(vb) and va:
+                    change = 100.0 * (vb - va) / abs(va)
+                rows.append({"metric": metric, "source": col_a if col_a == col_b else source,
+                             "A": va, "B": vb, "change_%": change})
+        out["summary"] = pd.DataFrame(rows, columns=["metric", "source", "A", "B", "change_%"])
+    la, lb = a_tables["layers"], b_tables["layers"]
+    keep = [c for c in ("cycles", *FOLDING_ATTRS, *RESOURCES,
+                        *(f"{r}_synth" for r in RESOURCES)) if c in la or c in lb]
+    left = la[["layer", "op_type", *[c for c in keep if c in la]]]
+    right = lb[["layer", *[c for c in keep if c in lb]]]
+    left = left.rename(columns={c: f"{c}_A" for c in keep})
+    right = right.rename(columns={c: f"{c}_B" for c in keep})
+    merged = left.merge(right, on="layer", how="outer", sort=False)
+    order = _ordered_union(la["layer"], lb["layer"])
+    if len(merged):
+        merged = merged.set_index("layer").loc[order].reset_index()
+    merged["op_type"] = merged["op_type"].fillna(merged["layer"].map(op_type_of))
+    paired = [f"{c}_{side}" for c in keep for side in "AB" if f"{c}_{side}" in merged]
+    merged = merged[["layer", "op_type", *paired]]
+    out["layers"] = merged
+    return out
+
+
+_CONSTANT_NOTE_COLUMNS = ("tool", "tool_version", "part", "design", "design_state", "source")
+
+
+def format_report_table(df: pd.DataFrame, title: str) -> str:
+    """One report file's table for the terminal: columns that hold one value for every row
+    (the tool, its version, the part, the design, the source file) become a note line, and
+    a hierarchy is shown by indenting the instance names (``path`` and ``parent`` stay in
+    the CSV)."""
+    shown = df.copy()
+    notes = []
+    for column in _CONSTANT_NOTE_COLUMNS:
+        if column in shown:
+            values = shown[column].dropna().unique()
+            if len(values) <= 1:
+                if len(values):
+                    notes.append(f"{column}: {values[0]}")
+                shown = shown.drop(columns=column)
+    if {"kind", "message", "line"} <= set(shown.columns):  # a log: one message a line
+        lines = []
+        for _, row in shown.iterrows():
+            text = str(row["message"])
+            text = text if len(text) <= 160 else text[:157] + "..."
+            lines.append(f"line {row['line']}: {row['kind']} [{row.get('id')}] {text}")
+        body = "\n".join(lines) if lines else "(no errors or critical warnings)"
+    elif {"instance", "depth", "path"} <= set(shown.columns):
+        names = [("  " * int(d)) + str(i)
+                 for i, d in zip(shown["instance"], shown["depth"], strict=True)]
+        width = max(len(n) for n in names) if names else 0
+        shown["instance"] = [n.ljust(width) for n in names]
+        shown = shown.drop(columns=[c for c in ("parent", "path", "depth", "is_self")
+                                    if c in shown])
+        body = _render(shown, {"instance": str})
+    else:
+        body = _render(shown) if not shown.empty else "(empty)"
+    note = f"\n({', '.join(notes)})" if notes else ""
+    return f"== {title} ==\n{body}{note}"
+
+
+def format_comparison(tables: dict[str, pd.DataFrame], a: str, b: str) -> str:
+    """A readable rendering of :func:`compare_builds`' result."""
+    parts = [f"A: {a}\nB: {b}"]
+    if "summary" in tables:
+        parts.append("== summary ==\n" + _render(tables["summary"], {
+            "change_%": lambda v: "-" if v is None or pd.isna(v) else f"{v:+.1f}%"}))
+    parts.append("== layers ==\n" + (_render(tables["layers"]) if len(tables["layers"])
+                                      else "(no per-layer reports)"))
+    return "\n\n".join(parts)
+
+
 # -- the entry points -------------------------------------------------------------
 
 
@@ -350,8 +500,8 @@ def build_tables(build_dir: Path, plugins=None) -> dict[str, pd.DataFrame]:
     tables: dict[str, pd.DataFrame] = {}
     layers = _layers_table(build_dir)
     tables["layers"] = layers if layers is not None else _empty_layer_table()
-    for name, make in (("network", network_table), ("steps", steps_table),
-                       ("verify", verify_table)):
+    for name, make in (("summary", summary_table), ("network", network_table),
+                       ("steps", steps_table), ("verify", verify_table)):
         table = make(build_dir)
         if table is not None:
             tables[name] = table
@@ -458,6 +608,9 @@ from dfx.reports.vivado import (  # noqa: E402
     read_vivado_utilization_hierarchical,
 )
 from dfx.reports.yosys import YOSYS_COLUMNS, read_yosys_stat  # noqa: E402
+from dfx.reports.synth import synth_layer_table  # noqa: E402
+
+LAYER_REPORTS.append(LayerReport("synth", "_synth", synth_layer_table))
 
 __all__ += [
     "HLS_COLUMNS",

@@ -18,6 +18,8 @@ kind                                content
 ``dfx_estimate_cycles``             ``report/estimate_layer_cycles.json``
 ``dfx_estimate_network``            ``report/estimate_network_performance.json``
 ``dfx_rtlsim_performance``          ``report/rtlsim_performance.json``
+``dfx_ooc_synth``                   ``report/ooc_synth_and_timing.json``
+``dfx_post_synth_resources``        ``report/post_synth_resources.json``
 ``dfx_time_per_step``               ``time_per_step.json``
 ``dfx_verify_results``              ``report/verify_results.json``
 =================================== ==========================================================
@@ -70,6 +72,10 @@ def _json_kind(path: Path, text: str) -> str:
     if not isinstance(data, dict) or not data:
         raise ReportError(f"report file {path} holds JSON that is not a report dfx knows")
     values = list(data.values())
+    if "LUT" in data and "tool" in data and not isinstance(data["LUT"], dict):
+        return "dfx_ooc_synth"
+    if "(top)" in data and all(isinstance(v, dict) for v in values):
+        return "dfx_post_synth_resources"
     if {"runtime[ms]", "cycles"} <= data.keys() and any("throughput" in k for k in data):
         return "dfx_rtlsim_performance"
     if {"critical_path_cycles", "max_cycles"} <= data.keys():
@@ -184,6 +190,27 @@ def _read_verify(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _read_ooc(path: Path) -> pd.DataFrame:
+    data = _json(path)
+    row = {k: (", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in data.items()}
+    row.setdefault("source", path.name)
+    return pd.DataFrame([row])
+
+
+def _read_post_synth(path: Path) -> pd.DataFrame:
+    from dfx.reports.synth import SYNTH_RESOURCES
+
+    data = _json(path)
+    rows = []
+    for layer, entry in data.items():
+        if not isinstance(entry, dict):
+            raise ReportError(f"report file {path}: entry {layer!r} is not an object")
+        rows.append({"layer": layer, **{k: entry.get(k) for k in SYNTH_RESOURCES},
+                     "tool": entry.get("tool"), "source": entry.get("source") or path.name})
+    return typed_frame(rows, ["layer", *SYNTH_RESOURCES, "tool", "source"],
+                       counts=list(SYNTH_RESOURCES))
+
+
 _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "vivado_utilization": read_vivado_utilization,
     "vivado_utilization_hierarchical": read_vivado_utilization_hierarchical,
@@ -197,6 +224,8 @@ _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "dfx_estimate_cycles": _read_cycles,
     "dfx_estimate_network": lambda p: _read_one_row(p, _ESTIMATE_TOOL),
     "dfx_rtlsim_performance": lambda p: _read_one_row(p, "dfx-rtlsim"),
+    "dfx_ooc_synth": _read_ooc,
+    "dfx_post_synth_resources": _read_post_synth,
     "dfx_time_per_step": _read_steps,
     "dfx_verify_results": _read_verify,
 }
