@@ -594,6 +594,7 @@ from dfx.reports.hls import (  # noqa: E402
     read_hls_csynth_text,
     read_hls_csynth_xml,
 )
+from dfx.reports.synth import synth_layer_table  # noqa: E402
 from dfx.reports.vivado import (  # noqa: E402
     LOG_COLUMNS,
     TIMING_COLUMNS,
@@ -608,7 +609,6 @@ from dfx.reports.vivado import (  # noqa: E402
     read_vivado_utilization_hierarchical,
 )
 from dfx.reports.yosys import YOSYS_COLUMNS, read_yosys_stat  # noqa: E402
-from dfx.reports.synth import synth_layer_table  # noqa: E402
 
 LAYER_REPORTS.append(LayerReport("synth", "_synth", synth_layer_table))
 
