@@ -39,6 +39,7 @@ __all__ = [
     "VivadoTimeoutError",
     "VivadoVersionError",
     "find_vivado",
+    "parse_version",
     "run_vivado",
     "session_script",
     "vivado_available",
@@ -523,31 +524,36 @@ def run_vivado(vivado: Vivado, scripts: Sequence[Path | str] | Path | str, *,
         if on_line is not None:
             on_line(line)
 
-    timed_out = False
-    at_eof = False
+    timed_out = at_eof = False
     exited_at = None
     try:
-        while not at_eof:
-            try:
-                line = lines.get(timeout=0.1)
-            except queue.Empty:
-                pass
+        while True:
+            if at_eof:  # Vivado closed its output: only its exit is awaited
+                time.sleep(0.05)
             else:
-                if line is None:
-                    at_eof = True
-                    break
-                take(line)
+                try:
+                    line = lines.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+                else:
+                    if line is None:
+                        at_eof = True
+                    else:
+                        take(line)
             now = time.monotonic()
+            exited = _has_exited(proc)
+            if exited and at_eof:
+                break
             if deadline is not None and now > deadline:
                 timed_out = True
                 break
-            if exited_at is None and _has_exited(proc):
-                exited_at = now
-            elif exited_at is not None and now - exited_at > LINGER_S:
-                # Vivado has exited, but processes it started still hold the output pipe
-                # open: nothing of a batch session may outlive it.
-                break
-    except BaseException:
+            if exited:
+                exited_at = exited_at or now
+                if now - exited_at > LINGER_S:
+                    # Vivado has exited, but processes it started still hold the output
+                    # pipe open: nothing of a batch session may outlive it.
+                    break
+    except BaseException:  # KeyboardInterrupt, or on_line failed
         _stop_group(proc)
         raise
     if timed_out or not at_eof:

@@ -290,6 +290,15 @@ def test_timeout_kills_the_process_group(tmp_path, vivado, monkeypatch, mode):
     assert wait_dead(int((workdir / "grandchild.pid").read_text()))
 
 
+def test_timeout_after_output_closed(tmp_path, vivado, monkeypatch):
+    monkeypatch.setenv("FAKE_VIVADO_MODE", "silent-hang")
+    tcl = script(tmp_path / "synth.tcl", "synth_design\n")
+    started = time.monotonic()
+    with pytest.raises(VivadoTimeoutError):
+        run_vivado(vivado, [tcl], workdir=tmp_path / "w", name="s", timeout_s=1.0)
+    assert time.monotonic() - started < 4.0
+
+
 def test_interrupt_stops_the_session(tmp_path, vivado, monkeypatch):
     monkeypatch.setenv("FAKE_VIVADO_MODE", "hang")
     tcl = script(tmp_path / "synth.tcl", "synth_design\n")

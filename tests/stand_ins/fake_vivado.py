@@ -7,6 +7,7 @@
 #   FAKE_VIVADO_MODE     tcl (default): run the session script;
 #                        fail / error-exit0 / nolog: print Vivado-like errors;
 #                        hang / hang-stubborn: start a grandchild and never finish;
+#                        silent-hang: close stdout and stderr, then never finish;
 #                        linger: exit 0 but leave a child holding the output pipe;
 #                        escape: the same, the child in a session of its own;
 #                        version-garbage / version-fail: a broken `-version` answer
@@ -158,6 +159,11 @@ def main(argv):
         if MODE == "hang-stubborn":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         out.line("INFO: [Synth 8-7075] Starting synthesis, this will take forever")
+        time.sleep(60)
+    elif MODE == "silent-hang":
+        out.line("INFO: closing the output")
+        os.close(1)
+        os.close(2)
         time.sleep(60)
     elif MODE in ("linger", "escape"):
         # inherits stdout: the pipe stays open after we exit; "escape" leaves our group
