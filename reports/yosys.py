@@ -5,8 +5,11 @@ Write the file with ``tee -q -o stat.json stat -json`` after ``synth_xilinx``. T
 types of each module (``num_cells_by_type``) are normalised to:
 
 ``LUT``
+    every LUT the design occupies, as Vivado's ``CLB LUTs`` / ``Total LUTs`` counts them:
+    ``LUT_logic`` + ``LUTRAM`` + ``SRL``.
+``LUT_logic``
     ``LUT1`` ... ``LUT6`` (and ``LUT6_2``) cells, plus ``INV`` cells: Vivado implements an
-    inverter in a LUT1, so counting it keeps ``LUT`` comparable with Vivado's figure.
+    inverter in a LUT1, so counting it keeps the figure comparable with Vivado's.
 ``LUTRAM``
     LUTs used by distributed-RAM cells, in the units of Vivado's ``LUT as Distributed RAM``
     (a ``RAM32M``/``RAM64M`` takes 4 LUTs, a ``RAM32X1D``/``RAM64X1D`` 2, a ``RAM128X1D`` 4,
@@ -45,7 +48,8 @@ __all__ = ["LUTRAM_LUTS", "YOSYS_COLUMNS", "normalise_cells", "read_yosys_stat"]
 
 TOOL = "yosys"
 _RESOURCES = ("LUT", "LUTRAM", "SRL", "FF", "BRAM_18K", "URAM", "DSP")
-YOSYS_COLUMNS = ("module", "scope", *_RESOURCES, "CARRY", "LUTRAM_cells", "num_cells",
+YOSYS_COLUMNS = ("module", "scope", *_RESOURCES, "LUT_logic", "CARRY", "LUTRAM_cells",
+                 "num_cells",
                  "num_submodules", "tool", "tool_version", "part", "design", "source")
 
 #: LUTs each Xilinx distributed-RAM primitive occupies (UG953 / UG974 descriptions).
@@ -69,10 +73,10 @@ _CARRY = re.compile(r"CARRY[48]")
 def normalise_cells(cells: dict[str, int]) -> dict[str, int]:
     """The resources (``LUT``, ``LUTRAM``, ...; see the module docstring) of a
     ``{cell type: count}`` mapping."""
-    out = dict.fromkeys((*_RESOURCES, "CARRY", "LUTRAM_cells"), 0)
+    out = dict.fromkeys((*_RESOURCES, "LUT_logic", "CARRY", "LUTRAM_cells"), 0)
     for cell, count in cells.items():
         if _LUT.fullmatch(cell):
-            out["LUT"] += count
+            out["LUT_logic"] += count
         elif cell in LUTRAM_LUTS:
             out["LUTRAM"] += LUTRAM_LUTS[cell] * count
             out["LUTRAM_cells"] += count
@@ -88,6 +92,7 @@ def normalise_cells(cells: dict[str, int]) -> dict[str, int]:
             out["DSP"] += count
         elif _CARRY.fullmatch(cell):
             out["CARRY"] += count
+    out["LUT"] = out["LUT_logic"] + out["LUTRAM"] + out["SRL"]
     return out
 
 
@@ -173,5 +178,5 @@ def read_yosys_stat(path: Path | str) -> pd.DataFrame:
         for key, entry in modules.items():
             rows.append(row(names[key], "module", entry, cells[key]))
     return typed_frame(rows, YOSYS_COLUMNS,
-                       counts=(*_RESOURCES, "CARRY", "LUTRAM_cells", "num_cells",
+                       counts=(*_RESOURCES, "LUT_logic", "CARRY", "LUTRAM_cells", "num_cells",
                                "num_submodules"))

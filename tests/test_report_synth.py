@@ -33,7 +33,8 @@ def test_ooc_json_from_vivado_reports_has_finns_keys_and_the_files_figures():
     flat = read_vivado_utilization(FIXTURES / "util_xczu7ev_flat.rpt")
     timing = read_vivado_timing_summary(FIXTURES / "timing_summary_met.rpt")
     ooc = ooc_from_vivado(flat, timing, clk_period_ns=10.0, max_cycles=100, folder="ooc")
-    # util_xczu7ev_flat.rpt: CLB LUTs 86343, LUT as Memory 2756 (402 of them SRL), Registers
+    # util_xczu7ev_flat.rpt: CLB LUTs 86343, LUT as Distributed RAM 2756, as Shift Register
+    # 402, Registers
     # 50450, RAMB36 15, RAMB18 14 (22 tiles), URAM 1, DSPs 303, CARRY8 2987
     assert (ooc["LUT"], ooc["LUTRAM"], ooc["SRL"], ooc["FF"]) == (86343, 2756, 402, 50450)
     assert (ooc["BRAM_36K"], ooc["BRAM_18K"], ooc["BRAM"]) == (15, 14, 22.0)
