@@ -1,0 +1,244 @@
+"""Resource estimates against Yosys synthesis, per layer kind (issue: Yosys OOC synthesis).
+
+    python benchmarks/bench_calibrate_estimates.py [--quick] [--jobs 2] [--family xc7]
+        [--work DIR [--reuse]] [--timeout 600]
+
+Builds the three shipped models (examples/models: cybsec-mlp-w2a2, tfc-w1a1, digits-w4a4)
+with dfx's own flow at a sweep of foldings:
+
+* ``min``: no target (PE = SIMD = 1), ``mid``: 100,000 fps, ``1M``: 1,000,000 fps
+  (``--mvau-wwidth-max 36``);
+* ``mid-dist`` / ``mid-block``: the ``mid`` folding with every MVAU's weights forced to
+  ``ram_style`` distributed / block;
+* ``mid-thr`` / ``1M-thr``: ``--standalone-thresholds true`` (Thresholding layers);
+
+stitches each design (``stitched_ip``), synthesizes every layer wrapper on its own with
+Yosys (``synth_xilinx -family xc7``, out of context) and compares the layer's estimate
+(``layer.resources()``, what ``report/estimate_layer_resources.json`` holds) with the
+Yosys figures. Prints a per-layer table and, per layer kind (MVAU, Thresholding), for LUT,
+FF, BRAM_18K and DSP: the mean and the largest absolute error in percent, and how many
+layers are exact. The error of a layer is ``|estimate - yosys| / max(yosys, 1)``.
+
+Yosys LUT figure: logic LUTs + LUTs used as distributed RAM (in Vivado's units) + SRLs,
+i.e. every LUT the layer occupies, which is what the estimate's ``LUT`` counts.
+
+A design whose stitched sources equal an earlier one's (``mid-dist`` is ``mid`` when the
+folding already chose distributed weights) is said so and counted once.
+
+``--quick``: the ``mid-thr`` design of each model only. ``--work DIR`` keeps the builds,
+the stitched folders and the Yosys outputs in DIR; with ``--reuse``, a design whose
+stitched sources are byte-identical to those of a previous run in DIR takes that run's
+Yosys figures (the output says which); nothing is reused without ``--reuse``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ("cybsec-mlp-w2a2", "tfc-w1a1", "digits-w4a4")
+MID = ["--target-fps", "100000", "--mvau-wwidth-max", "36"]
+FAST = ["--target-fps", "1000000", "--mvau-wwidth-max", "36"]
+THR = ["--standalone-thresholds", "true"]
+#: label -> (dfx run flags, MVAU ram_style override)
+FOLDINGS: dict[str, tuple[list[str], str | None]] = {
+    "min": ([], None),
+    "mid": (MID, None),
+    "1M": (FAST, None),
+    "mid-dist": (MID, "distributed"),
+    "mid-block": (MID, "block"),
+    "mid-thr": (MID + THR, None),
+    "1M-thr": (FAST + THR, None),
+}
+QUICK = ("mid-thr",)
+KINDS = ("MVAU", "Thresholding")
+COMPARED = ("LUT", "FF", "BRAM_18K", "DSP")
+
+
+@dataclass
+class Design:
+    name: str
+    model: str
+    folding: str
+    stitched: Path
+    layers: list[dict]  # name, kind, folding and estimate per layer
+
+
+def source_hash(stitched: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(stitched.iterdir()):
+        if path.suffix in (".v", ".dat"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build(model: str, folding: str, work: Path) -> Design:
+    from dfx.cli import main
+    from dfx.graph import load_model
+    from dfx.plugin_manager import load_plugins
+    from dfx.plugins.hw import stitch_to
+
+    flags, ram_style = FOLDINGS[folding]
+    name = f"{model}/{folding}"
+    out = work / model / folding
+    code = main(["run", "--plugins", "default", str(ROOT / "examples" / "models" / model /
+                                                    "model.onnx"),
+                 "-o", str(out / "build"), "-q", "--stop-step", "step_apply_folding_config",
+                 *flags])
+    if code != 0:
+        sys.exit(f"dfx run failed for {name}")
+    wrapper = load_model(out / "build" / "final_model.onnx")
+    kinds = load_plugins("default").layer_kinds
+    layers = []
+    for layer in kinds.hw_layers(wrapper):
+        if ram_style and layer.op_type == "MVAU":
+            layer.set("ram_style", ram_style)
+    stitched = out / "stitched_ip"
+    stitch_to(wrapper, kinds, stitched)
+    for layer in kinds.hw_layers(wrapper):
+        attrs = layer.folding()
+        estimate = layer.resources()
+        layers.append({"layer": layer.name, "kind": layer.op_type, "PE": attrs.get("PE"),
+                       "SIMD": attrs.get("SIMD", "-"), "ram_style": attrs.get("ram_style"),
+                       "estimate": {k: float(estimate.get(k, 0.0)) for k in COMPARED}})
+    return Design(name, model, folding, stitched, layers)
+
+
+def synthesize_design(design: Design, work: Path, args) -> dict[str, dict]:
+    """Yosys figures per layer: ``{layer: {LUT, FF, BRAM_18K, DSP, ...}}``."""
+    from dfx.plugins.yosys_synth import synthesize
+    from dfx.reports.yosys import read_yosys_stat
+
+    out = work / design.model / design.folding / "yosys"
+    digest = source_hash(design.stitched)
+    marker = out / "sources.sha256"
+    names = [layer["layer"] for layer in design.layers]
+    if args.reuse and marker.is_file() and marker.read_text().strip() == digest and all(
+            (out / f"{n}.stat.json").is_file() for n in names):
+        print(f"  {design.name}: sources unchanged, reusing the Yosys figures in {out}",
+              flush=True)
+        stats = {n: out / f"{n}.stat.json" for n in names}
+    else:
+        marker.unlink(missing_ok=True)
+        started = time.perf_counter()
+        result = synthesize(design.stitched, out, family=args.family, per_layer=True,
+                            top=False, timeout_s=args.timeout, jobs=args.jobs)
+        marker.write_text(digest + "\n")
+        print(f"  {design.name}: {len(names)} layers synthesized in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        stats = {n: result.run(n).stat for n in names}
+    figures = {}
+    for n, path in stats.items():
+        row = read_yosys_stat(path).iloc[0]
+        lut = int(row["LUT"]) + int(row["LUTRAM"]) + int(row["SRL"])
+        figures[n] = {"LUT": lut, "LUT_logic": int(row["LUT"]), "LUTRAM": int(row["LUTRAM"]),
+                      "SRL": int(row["SRL"]), "FF": int(row["FF"]),
+                      "BRAM_18K": int(row["BRAM_18K"]), "DSP": int(row["DSP"]),
+                      "CARRY": int(row["CARRY"])}
+    return figures
+
+
+def error_pct(estimate: float, actual: float) -> float:
+    return abs(estimate - actual) / max(actual, 1.0) * 100.0
+
+
+def print_layer_table(rows: list[dict]) -> None:
+    header = (f"{'design':<26} {'layer':<15} {'PE':>4} {'SIMD':>4} {'ram':<5} "
+              + " ".join(f"{k + ' est/yosys':>17}" for k in COMPARED))
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        cells = " ".join(f"{r['estimate'][k]:>8g}/{r['yosys'][k]:<8g}" for k in COMPARED)
+        style = (r["ram_style"] or "-")[:5]
+        print(f"{r['design']:<26} {r['layer']:<15} {r['PE']!s:>4} {r['SIMD']!s:>4} "
+              f"{style:<5} {cells}")
+
+
+def print_summary(rows: list[dict]) -> dict:
+    summary = {}
+    print(f"{'kind':<13} {'layers':>6}  " + "  ".join(
+        f"{k + ' mean%/max%/exact':>24}" for k in COMPARED))
+    for kind in KINDS:
+        chosen = [r for r in rows if r["kind"] == kind]
+        if not chosen:
+            print(f"{kind:<13} {0:>6}  (no layers of this kind in the sweep)")
+            continue
+        cells, summary[kind] = [], {"layers": len(chosen)}
+        for key in COMPARED:
+            errors = [error_pct(r["estimate"][key], r["yosys"][key]) for r in chosen]
+            exact = sum(r["estimate"][key] == r["yosys"][key] for r in chosen)
+            mean, worst = sum(errors) / len(errors), max(errors)
+            summary[kind][key] = {"mean_pct": round(mean, 1), "max_pct": round(worst, 1),
+                                  "exact": exact}
+            cells.append(f"{mean:>9.1f}/{worst:>6.1f}/{exact:>3}/{len(chosen):<3}")
+        print(f"{kind:<13} {len(chosen):>6}  " + "  ".join(f"{c:>24}" for c in cells))
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one folding per model")
+    parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    parser.add_argument("--family", default="xc7")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per Yosys run")
+    parser.add_argument("--work", type=Path, help="keep builds and Yosys outputs here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work: reuse Yosys figures of identical sources")
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--foldings", nargs="*", default=None,
+                        help=f"labels from {', '.join(FOLDINGS)}")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args()
+    if args.reuse and not args.work:
+        parser.error("--reuse needs --work")
+    foldings = args.foldings or (list(QUICK) if args.quick else list(FOLDINGS))
+    unknown = [f for f in foldings if f not in FOLDINGS]
+    if unknown:
+        parser.error(f"unknown foldings {unknown}; choose from {list(FOLDINGS)}")
+
+    from dfx.plugins.yosys_synth import check_family, find_yosys
+
+    check_family(args.family)
+    tool = find_yosys()
+    print(f"Yosys: {tool.version}, family {args.family}, {args.jobs} job(s)")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dfx-calib-") as tmp:
+        work = (args.work or Path(tmp)).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        os.environ["DFX_CACHE_DIR"] = str(work / "cache")
+        rows, seen = [], {}
+        for model in args.models:
+            for folding in foldings:
+                design = build(model, folding, work)
+                digest = source_hash(design.stitched)
+                if digest in seen:
+                    print(f"  {design.name}: the same stitched sources as {seen[digest]}; "
+                          f"its layers are counted once", flush=True)
+                    continue
+                seen[digest] = design.name
+                figures = synthesize_design(design, work, args)
+                for layer in design.layers:
+                    rows.append({**layer, "design": design.name,
+                                 "yosys": figures[layer["layer"]]})
+    print()
+    print("Per layer (estimate / Yosys; Yosys LUT = logic + LUTRAM + SRL):")
+    print_layer_table(rows)
+    print()
+    print("Per layer kind: |estimate - yosys| / max(yosys, 1) in %, and exact layers:")
+    summary = print_summary(rows)
+    print(f"\n{len(rows)} layers, {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "layers": rows}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
