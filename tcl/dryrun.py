@@ -164,11 +164,10 @@ def split_list(value: str) -> list[str]:
     if not _LIST_INTERP:
         _LIST_INTERP.append(tkinter.Tcl())
     interp = _LIST_INTERP[0]
-    # `lrange` normalises; reading the elements back one by one keeps every
-    # character (splitlist alone refuses NUL bytes).
-    interp.setvar("dfx_list", value)
-    count = int(interp.eval("llength $dfx_list"))
-    return [str(interp.eval(f"lindex $dfx_list {i}")) for i in range(count)]
+    # Element by element through `call`: tkinter's splitlist refuses NUL
+    # characters and the string result of `eval` can lose them.
+    count = int(interp.call("llength", value))
+    return [str(interp.call("lindex", value, i)) for i in range(count)]
 
 
 # --------------------------------------------------------------------------- allow-list

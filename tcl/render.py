@@ -38,6 +38,8 @@ class TclWord(str):
 
 
 def _as_text(value: Any) -> str:
+    if isinstance(value, jinja2.Undefined):
+        return str(value)  # StrictUndefined raises the "undefined" error here
     if isinstance(value, bool):  # before int: bool is an int
         return "1" if value else "0"
     if isinstance(value, PurePath):
