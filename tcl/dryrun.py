@@ -259,10 +259,19 @@ def _vivado(name: str, options: str = "", args: str = "0", returns: str | Return
 
 
 def _given(call: Call, state: _DryRun) -> Any:
-    """Object queries return the names they were asked for (as a Tcl list)."""
+    """Object queries return the names they were asked for (as a Tcl list).
+
+    Vivado reads these arguments as lists, so one that is not a valid list
+    (a bare path with a quote or brace, say) is an error here as it is there.
+    """
     names: list[str] = []
     for arg in call.args:
-        names.extend(split_list(arg))
+        try:
+            names.extend(split_list(arg))
+        except tkinter.TclError as exc:
+            raise state._fail(call.name, f"argument {arg!r} is not a Tcl list ({exc}); Vivado "
+                              "reads it as a list of names: wrap one name in [list ...]"
+                              ) from None
     return tuple(names)
 
 

@@ -181,6 +181,7 @@ def test_builtins_scripts_must_not_use_are_unknown(command):
     ("set_property -dict [list a] [current_project]", "-dict needs name/value pairs"),
     ("connect_bd_net [get_bd_pins a/b]", "connects at least two pins"),
     ("file size x", "file size: is not supported in a dry run"),
+    ('read_xdc {"q"x.xdc}', "is not a Tcl list"),
     ("puts $fh hello", "can't read \"fh\""),
 ])
 def test_bad_calls_are_refused_at_their_line(script, message):
