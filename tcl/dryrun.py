@@ -550,7 +550,12 @@ class _DryRun:
         tcl.setvar("argv", "")
         tcl.setvar("argc", "0")
         for key, value in variables.items():
-            tcl.setvar(key, str(value))
+            # a list or tuple becomes a Tcl list, anything else its string
+            if isinstance(value, list | tuple):
+                tcl.setvar(key, tuple(os.fspath(v) if isinstance(v, os.PathLike) else str(v)
+                                      for v in value))
+            else:
+                tcl.setvar(key, os.fspath(value) if isinstance(value, os.PathLike) else str(value))
 
     # -- where a call comes from ---------------------------------------------------
 
@@ -900,8 +905,8 @@ def dry_run(script: Path | str, *, tool: str = "vivado", variables: Mapping[str,
 
     ``script`` is a path (a :class:`~pathlib.Path`, or a ``str`` naming an
     existing ``.tcl``/``.xdc`` file) or the text of a script. ``variables``
-    are set as global Tcl variables first (``argv`` and ``argc`` are empty
-    unless given). ``file exists`` (and ``isfile``, ``isdirectory``,
+    are set as global Tcl variables first (lists become Tcl lists; ``argv``
+    and ``argc`` are empty unless given). ``file exists`` (and ``isfile``, ``isdirectory``,
     ``readable``) answers ``file_exists``: a bool, or a function of the path.
     ``properties`` override what ``get_property`` returns: keys are property
     names (``"PROGRESS"``) or ``"PROPERTY@object"`` (``"STATUS@impl_1"``).

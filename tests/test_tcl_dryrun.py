@@ -147,6 +147,9 @@ def test_property_overrides_and_variables():
               "    error \"dfx: $run failed\"\n"
               "}\n")
     dry_run(script, variables={"run": "synth_1"}, properties={"PROGRESS@impl_1": "50%"})
+    listed = dry_run("puts [llength $argv]:[lindex $argv 1]\n",
+                     variables={"argv": ["a b", Path("/c d")], "argc": 2})
+    assert listed.output == ["2:/c d\n"]
     with pytest.raises(TclDryRunError, match=r"<script>:2: error: dfx: impl_1 failed"):
         dry_run(script, variables={"run": "impl_1"}, properties={"progress@impl_1": "50%"})
 
