@@ -116,18 +116,18 @@ def test_every_template_starts_with_a_comment_and_says_generated():
 
 def test_records_calls_with_options_and_lines():
     transcript = dry_run("set p xc7z020clg400-1\n"
-                         "create_project -force proj /tmp/p -part $p\n"
+                         "create_project -force proj /prj/p -part $p\n"
                          "foreach r {synth_1 impl_1} {\n"
                          "    launch_runs $r -jobs 2\n"
                          "}\n")
     create = transcript.one("create_project")
-    assert create.args == ("proj", "/tmp/p")
+    assert create.args == ("proj", "/prj/p")
     assert create.opt("-part") == "xc7z020clg400-1" and create.opt("-force") is True
     assert create.line == 2 and create.file == "<script>"
     assert [(c.args, c.line) for c in transcript.calls("launch_runs")] == [
         (("synth_1",), 4), (("impl_1",), 4)]
     assert transcript.names() == ["create_project", "launch_runs", "launch_runs"]
-    assert "<script>:2: create_project -force -part xc7z020clg400-1 proj /tmp/p" in str(transcript)
+    assert "<script>:2: create_project -force -part xc7z020clg400-1 proj /prj/p" in str(transcript)
 
 
 def test_returns_plausible_values():
