@@ -220,6 +220,28 @@ def _print_summary(result, cfg, seconds: float) -> None:
     if verify.is_file():
         for name, v in json.loads(verify.read_text()).items():
             print(f"  verify {name}: {v['verdict']} (max abs diff {v.get('max_abs_diff')})")
+    rtlsim = out / "report" / "rtlsim_performance.json"
+    if rtlsim.is_file():
+        r = json.loads(rtlsim.read_text())
+        print(f"  rtlsim: {r['stable_throughput[images/s]']:,.0f} fps "
+              f"({r['interval_cycles']:g} cycles a frame), latency {r['latency_cycles']} cycles")
+    ooc = out / "report" / "ooc_synth_and_timing.json"
+    if ooc.is_file():
+        o = json.loads(ooc.read_text())
+        timing = (f", WNS {o['WNS']:.3f} ns, fmax {o['fmax_mhz']:.1f} MHz" if "WNS" in o
+                  else ", no timing (Yosys)")
+        print(f"  synthesis ({o.get('tool')}): LUT {o.get('LUT'):,}, FF {o.get('FF'):,}, "
+              f"BRAM {o.get('BRAM')}, DSP {o.get('DSP')}{timing}")
+    for status_file in sorted((out / "report").glob("vivado_*.json")):
+        status = json.loads(status_file.read_text())
+        purpose = status_file.stem.removeprefix("vivado_")
+        if status.get("vivado") == "not run":
+            instead = f"; {status['instead']}" if status.get("instead") else ""
+            print(f"  {purpose}: Vivado did not run ({status.get('why')}){instead}; scripts "
+                  f"written and dry-run: "
+                  f"{', '.join(s['script'] for s in status.get('scripts', []))}")
+        else:
+            print(f"  {purpose}: Vivado {status.get('version')} ran in {status.get('seconds')} s")
 
 
 def cmd_sim(args) -> int:

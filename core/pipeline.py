@@ -194,6 +194,9 @@ class Build:
         self.board = board
         self.all_steps = registered_steps(plugins)
         self.steps = select_steps(cfg, self.all_steps)
+        for step in self.steps:
+            if step.preflight is not None:
+                step.preflight(cfg, board)
         self.progress = progress
         self.quiet = quiet
         self.output_dir = Path(cfg.output_dir)
@@ -258,8 +261,18 @@ class Build:
         return make_key(
             "dfx-step", __version__, input_hash, step.name, step.version,
             self._config_part(step), self._fingerprints(step), self._verify_part(step),
-            step.environment() if step.environment else None,
+            self._environment(step),
         )
+
+    def _environment(self, step: Step):
+        """The step's ``environment`` data; it may take the configuration (a tool chosen
+        by a config key, such as ``vivado_path``)."""
+        if not step.environment:
+            return None
+        import inspect
+
+        takes_cfg = bool(inspect.signature(step.environment).parameters)
+        return step.environment(self.cfg) if takes_cfg else step.environment()
 
     # -- staging output folder -------------------------------------------
     def _make_staging(self) -> Path:

@@ -43,9 +43,14 @@ class Step:
     description:     one line for ``dfx steps``.
     verifier:        ``verifier(model, x, files_dir, layer_kinds) -> outputs`` runs the
                      model for ``verify_as`` (default: dfx's python execution).
-    environment:     ``environment() -> JSON data`` describing the tools the step uses
-                     (e.g. the Verilator version, or None when missing); part of the key,
-                     so installing a tool reruns the steps that did without it.
+    preflight:       ``preflight(cfg, board)``, called for every step a build will run
+                     before the first one starts; raises :class:`dfx.errors.ConfigError`
+                     for a configuration the step cannot work with (a missing board, say),
+                     so the user learns it at once, not after the earlier steps.
+    environment:     ``environment() -> JSON data`` (or ``environment(cfg)``) describing
+                     the tools the step uses (e.g. the Verilator version, or None when
+                     missing); part of the key, so installing a tool reruns the steps that
+                     did without it.
     """
 
     name: str
@@ -62,7 +67,8 @@ class Step:
     cacheable: bool = True
     description: str = ""
     verifier: Callable[..., Any] | None = None
-    environment: Callable[[], Any] | None = None
+    environment: Callable[..., Any] | None = None
+    preflight: Callable[[Any, Any], None] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "config_fields", tuple(self.config_fields))

@@ -14,7 +14,9 @@ from dfx.steps import Step
 ESTIMATE_REPORTS = "estimate_reports"
 STITCHED_IP = "stitched_ip"
 RTLSIM_PERFORMANCE = "rtlsim_performance"
-HW_OUTPUTS = {STITCHED_IP, RTLSIM_PERFORMANCE}
+OOC_SYNTH = "out_of_context_synth"
+BITFILE = "bitfile"
+HW_OUTPUTS = {STITCHED_IP, RTLSIM_PERFORMANCE, OOC_SYNTH, BITFILE}
 
 # -- steps: each calls its stage hook, so other plugins can override the stage --
 
@@ -73,6 +75,53 @@ def _step_measure_rtlsim_performance(model, cfg, ctx):
     return measure_rtlsim_performance(model, cfg, ctx)
 
 
+def _step_out_of_context_synthesis(model, cfg, ctx):
+    return ctx.hook.dfx_ooc_synth(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_synthesize_bitfile(model, cfg, ctx):
+    return ctx.hook.dfx_bitfile(model=model, cfg=cfg, ctx=ctx)
+
+
+def _vivado_version(cfg):
+    from dfx.plugins.synth import vivado_environment
+
+    return vivado_environment(cfg)
+
+
+def _synth_tools(cfg):
+    """The tool out-of-context synthesis would use, for the cache key."""
+    from dfx.plugins.synth import vivado_environment
+
+    vivado = None if str(cfg.ooc_synth_tool) == "yosys" else vivado_environment(cfg)
+    if vivado:
+        return vivado
+    from dfx.errors import ToolNotFoundError
+    from dfx.plugins.yosys_synth import find_yosys
+
+    try:
+        return f"yosys {find_yosys().version}"
+    except ToolNotFoundError:
+        return None
+
+
+def _bitfile_preflight(cfg, board):
+    from dfx.errors import ConfigError
+
+    if board is None:
+        raise ConfigError("generate_outputs: the bitfile output needs 'board' (see dfx "
+                          "boards): the shell (processing system and DMA, or the Alveo "
+                          "platform) depends on it")
+
+
+def _ooc_preflight(cfg, board):
+    from dfx.errors import ConfigError
+
+    if board is None and not cfg.fpga_part:
+        raise ConfigError("generate_outputs: out_of_context_synth needs the FPGA part: set "
+                          "'board' (see dfx boards) or 'fpga_part'")
+
+
 def _verilator_version():
     from dfx.errors import ToolNotFoundError
     from dfx.tools import find_verilator
@@ -89,6 +138,8 @@ def _verify_rtlsim(model, x, files_dir, layer_kinds):
     return verify_rtlsim(model, x, files_dir, layer_kinds)
 
 
+VIVADO_FIELDS = ("generate_outputs", "synth_clk_period_ns", "board", "fpga_part",
+                 "vivado_path", "vivado_timeout_minutes")
 FOLDING_FIELDS = ("target_fps", "synth_clk_period_ns", "mvau_wwidth_max", "board",
                   "folding_objective", "resource_budget_fraction")
 
@@ -125,13 +176,25 @@ def dfx_register_steps():
              description="FIFO depths by Verilator simulation (auto_fifo_depths)"),
         Step("step_create_stitched_ip", _step_create_stitched_ip, hooks=("dfx_ip_stitch",),
              uses_layer_kinds=True, outputs=HW_OUTPUTS, verify_as="rtlsim",
-             verifier=_verify_rtlsim,
-             description="one AXI-Stream top with FIFOs and width converters (stitched_ip/)"),
+             verifier=_verify_rtlsim, config_fields=VIVADO_FIELDS,
+             environment=_vivado_version,
+             description="one AXI-Stream top with FIFOs and width converters (stitched_ip/), "
+                         "packaged as a Vivado IP"),
         Step("step_measure_rtlsim_performance", _step_measure_rtlsim_performance,
              uses_layer_kinds=True, hooks=("dfx_ip_stitch",),
              config_fields=("synth_clk_period_ns", "rtlsim_batch_size", "rtlsim_backpressure"),
              outputs={RTLSIM_PERFORMANCE}, environment=_verilator_version,
              description="cycles, latency and throughput measured by Verilator"),
+        Step("step_out_of_context_synthesis", _step_out_of_context_synthesis,
+             uses_layer_kinds=True, hooks=("dfx_ooc_synth",),
+             config_fields=(*VIVADO_FIELDS, "ooc_synth_tool"), outputs={OOC_SYNTH},
+             environment=_synth_tools, preflight=_ooc_preflight,
+             description="resources and timing out of context: Vivado, or Yosys without it"),
+        Step("step_synthesize_bitfile", _step_synthesize_bitfile, uses_layer_kinds=True,
+             hooks=("dfx_bitfile",),
+             config_fields=(*VIVADO_FIELDS, "shell_flow_type", "vitis_platform"),
+             outputs={BITFILE}, environment=_vivado_version, preflight=_bitfile_preflight,
+             description="Zynq shell with DMA and bitstream, or Alveo kernel and link"),
     ]
 
 
@@ -186,3 +249,17 @@ def dfx_ip_stitch(model, cfg, ctx):
     from dfx.plugins.hw import ip_stitch
 
     return ip_stitch(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_ooc_synth(model, cfg, ctx):
+    from dfx.plugins.synth import out_of_context_synthesis
+
+    return out_of_context_synthesis(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_bitfile(model, cfg, ctx):
+    from dfx.plugins.synth import synthesize_bitfile
+
+    return synthesize_bitfile(model, cfg, ctx)

@@ -92,6 +92,9 @@ def ip_stitch(model, cfg, ctx):
     info = stitch_to(model, ctx.layer_kinds, out)
     ctx.log.info("stitched %d layers, %d FIFOs into %s", len(info["layers"]),
                  len(info["fifos"]), out)
+    from dfx.plugins.synth import package_stitched_ip
+
+    package_stitched_ip(out, cfg, ctx)
     return model
 
 

@@ -333,8 +333,15 @@ def test_part_and_board_disagree(tmp_path):
 
 def test_output_type_no_plugin_produces(tmp_path):
     _fails(run_dfx("run", "--plugins", "default", CYBSEC, "-o", tmp_path / "b",
+                   "--generate-outputs", "estimate_reports,pynq_driver"),
+           "no loaded plugin produces pynq_driver", code=2)
+
+
+def test_bitfile_without_a_board_is_refused_before_any_step(tmp_path):
+    _fails(run_dfx("run", "--plugins", "default", CYBSEC, "-o", tmp_path / "b",
                    "--generate-outputs", "estimate_reports,bitfile"),
-           "no loaded plugin produces bitfile", code=2)
+           "the bitfile output needs 'board'", code=2)
+    assert not (tmp_path / "b").exists()
 
 
 # -- faults: killed builds, concurrent builds ------------------------------------
