@@ -11,8 +11,11 @@ they were given ...). Control flow, ``proc``, ``expr`` and the other Tcl
 builtins scripts need run for real; everything else is an error naming the
 command. Nothing touches the system: ``exec``, ``exit``, ``cd`` and the
 ``file`` subcommands that change files (``copy``, ``delete``, ``mkdir``,
-``rename``) are recorded, not run. ``source`` dry-runs the sourced file, and
-``read_xdc`` the constraint files that exist.
+``rename``) are recorded, not run. ``source`` dry-runs the sourced file (a
+relative path is relative to the folder of the last ``cd``), and ``read_xdc``
+the constraint files that exist. ``info script`` names the script running,
+the main one or a sourced one, by its absolute path, as scripts that find
+their files relative to themselves need.
 
 The result is a :class:`Transcript` of :class:`Call` s to assert on. Every
 problem raises :class:`TclDryRunError` naming the script, the line and what
@@ -741,7 +744,7 @@ def _stub_cd(run: _DryRun, argv: list[str]) -> Any:
         raise run._fail("cd", f"takes at most one argument, got {len(argv)}")
     run._record("cd", argv, {})
     if argv:
-        run.cwd = argv[0]
+        run.cwd = os.path.normpath(os.path.join(run.cwd, argv[0]))
     return ""
 
 
@@ -773,9 +776,15 @@ def _stub_source(run: _DryRun, argv: list[str]) -> Any:
     if len(args) != 1:
         raise run._fail("source", f"takes one file, got {len(args)}")
     run._record("source", args, options)
-    if not Path(args[0]).is_file():
+    # A relative path is relative to the working folder, which `cd` changed
+    # only in the dry run's books. The sourced file runs under its absolute
+    # path, so `info script` names it however it was given.
+    given = Path(args[0])
+    if not given.is_absolute():
+        given = Path(run.cwd) / given
+    if not given.is_file():
         raise run._fail("source", f"no such file {args[0]!r} to dry-run")
-    path = str(Path(args[0]).resolve())
+    path = str(given.resolve())
     display = run.display_names.setdefault(path, Path(path).name)
     try:
         run.check_complete(Path(path).read_text(encoding="utf-8"), display)
@@ -907,7 +916,10 @@ def dry_run(script: Path | str, *, tool: str = "vivado", variables: Mapping[str,
     existing ``.tcl``/``.xdc`` file) or the text of a script. ``variables``
     are set as global Tcl variables first (lists become Tcl lists; ``argv``
     and ``argc`` are empty unless given). ``file exists`` (and ``isfile``, ``isdirectory``,
-    ``readable``) answers ``file_exists``: a bool, or a function of the path.
+    ``readable``) answers ``file_exists``: a bool, or a function of the path
+    (``os.path.exists`` to ask the disk). The default, every file exists,
+    lets a script past its checks for what Vivado writes, which no dry run
+    has; ``source`` and ``read_xdc`` always read the real files.
     ``properties`` override what ``get_property`` returns: keys are property
     names (``"PROGRESS"``) or ``"PROPERTY@object"`` (``"STATUS@impl_1"``).
 

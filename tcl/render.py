@@ -2,8 +2,10 @@
 
 Values reach a Tcl script only as quoted words: :func:`tcl_quote` turns any
 string into one Tcl word that evaluates to exactly that string, and the Tcl
-templates refuse to print a value that did not go through the ``tcl`` or
-``tcl_list`` filter (see :func:`render`).
+templates refuse to print a value that did not go through the ``tcl``,
+``tcl_list``, ``tcl_path`` or ``tcl_paths`` filter (see :func:`render`).
+Paths to the files dfx writes are relative to the script (:func:`tcl_path`),
+so a folder of scripts and their files can move as a whole.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from typing import Any
 
 import jinja2
 
-__all__ = ["TEMPLATES_DIR", "TclWord", "render", "tcl_list", "tcl_quote"]
+__all__ = ["HERE_VARIABLE", "TEMPLATES_DIR", "TclWord", "render", "tcl_list", "tcl_path",
+           "tcl_paths", "tcl_quote"]
+
+#: The Tcl variable in which every Tcl template keeps the folder of its own
+#: script (``set dfx_here [file dirname [file normalize [info script]]]``);
+#: :func:`tcl_path` writes relative paths against it.
+HERE_VARIABLE = "dfx_here"
 
 #: The folder the templates ship in (package data of ``dfx.tcl``).
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -105,12 +113,52 @@ def tcl_list(values: Iterable[Any]) -> TclWord:
     return TclWord(" ".join(tcl_quote(v) for v in values))
 
 
+def tcl_path(value: Any) -> TclWord:
+    """Return one Tcl word that evaluates to the path ``value`` when the script runs.
+
+    An absolute path is quoted as it is (:func:`tcl_quote`). A relative path
+    is relative to the folder of the script: it becomes
+    ``[file join $dfx_here <quoted path>]`` (see :data:`HERE_VARIABLE`),
+    under ``file normalize`` when it climbs out of that folder (``..``) so
+    that Vivado sees and reports a clean absolute path; ``.`` is
+    ``$dfx_here`` itself. The word works as a command argument and inside
+    ``[list ...]``, not inside a braced list literal.
+    """
+    text = _as_text(value)
+    if text == "":
+        raise ValueError("an empty path cannot be written into a Tcl script")
+    if os.path.isabs(text):
+        return tcl_quote(text)
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if not parts:
+        return TclWord("$" + HERE_VARIABLE)
+    if parts[0].startswith("~"):
+        # `file join` would take a leading ~name for a home folder
+        parts.insert(0, ".")
+    word = f"[file join ${HERE_VARIABLE} {tcl_quote('/'.join(parts))}]"
+    if ".." in parts:
+        word = f"[file normalize {word}]"
+    return TclWord(word)
+
+
+def tcl_paths(values: Iterable[Any]) -> TclWord:
+    """Return :func:`tcl_path` of each of ``values``, separated by spaces.
+
+    Use it as the arguments of ``[list ...]`` (the relative paths are command
+    substitutions, so never inside a braced list literal).
+    """
+    if isinstance(values, str | bytes | PurePath):
+        raise TypeError(f"tcl_paths wants an iterable of paths, not {values!r}")
+    return TclWord(" ".join(tcl_path(v) for v in values))
+
+
 def _check_quoted(value: Any) -> Any:
     """``finalize`` of the Tcl environment: only quoted words may be printed."""
     if isinstance(value, TclWord):
         return value
     raise jinja2.TemplateError(
-        f"a Tcl template printed {value!r} without the |tcl or |tcl_list filter")
+        f"a Tcl template printed {value!r} without the |tcl, |tcl_list, |tcl_path or "
+        "|tcl_paths filter")
 
 
 def _is_tcl_template(name: str) -> bool:
@@ -130,6 +178,8 @@ def _environment(tcl: bool) -> jinja2.Environment:
     )
     env.filters["tcl"] = tcl_quote
     env.filters["tcl_list"] = tcl_list
+    env.filters["tcl_path"] = tcl_path
+    env.filters["tcl_paths"] = tcl_paths
     return env
 
 
@@ -137,7 +187,8 @@ def render(template_name: str, **context: Any) -> str:
     """Render ``templates/<template_name>`` with ``context``.
 
     Undefined names are errors. In Tcl templates (``*.tcl.j2``, ``*.xdc.j2``)
-    every ``{{ ... }}`` must end in ``|tcl`` or ``|tcl_list``; printing any
+    every ``{{ ... }}`` must end in ``|tcl``, ``|tcl_list``, ``|tcl_path`` or
+    ``|tcl_paths``; printing any
     other value raises :class:`jinja2.TemplateError`, so a value can never
     reach a script unquoted. Other templates (v++ configs, C++) are plain.
     """

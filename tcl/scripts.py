@@ -11,9 +11,17 @@ Vivado), renders the template and writes the file.
 - :func:`write_alveo_scripts`: the RTL kernel ``.xo``, two DMA kernels, the v++
   link configuration and the v++ command lines.
 
-All paths written into the scripts are absolute. The stitched design's
-streams are ``s_axis_0`` (in) and ``m_axis_0`` (out), clocked by ``ap_clk``
-with the active-low reset ``ap_rst_n``; ``stitch.json`` gives their widths.
+The scripts are relocatable: every path to a file dfx wrote (sources,
+memory files, constraints, projects, IP folders, reports, checkpoints,
+outputs) is written relative to the script's own folder and resolved when the
+script runs (``$dfx_here``, from ``info script``), so a folder holding the
+scripts and the files they use can be moved or copied elsewhere, also to
+another machine. Only paths that are not dfx's (board file folders) stay
+absolute. The v++ command lines are relative to the folder they run in.
+
+The stitched design's streams are ``s_axis_0`` (in) and ``m_axis_0`` (out),
+clocked by ``ap_clk`` with the active-low reset ``ap_rst_n``; ``stitch.json``
+gives their widths.
 """
 
 from __future__ import annotations
@@ -119,6 +127,20 @@ def _path(name: str, value: Any) -> Path:
     return Path(os.path.abspath(text))
 
 
+def _relative(path: Path, folder: Path) -> Path:
+    """``path`` relative to ``folder`` (``..`` where needed), for a script in ``folder``.
+
+    Both are resolved first (symbolic links followed), as the script resolves
+    its own folder when it runs (``file normalize``). A path that has no
+    relative form (another drive on Windows) stays absolute.
+    """
+    try:
+        relative = os.path.relpath(os.path.realpath(path), os.path.realpath(folder))
+    except ValueError:
+        return path
+    return Path(relative)
+
+
 def _vlnv(value: Any) -> str:
     parts = value.split(":") if isinstance(value, str) else []
     if len(parts) != 4 or not all(p.strip() for p in parts) \
@@ -212,13 +234,15 @@ def write_stitched_ip_script(stitched_dir: Path | str, out_path: Path | str, *, 
 
     The script creates a project in ``project_dir`` on ``part`` (and
     ``board_part`` unless None), adds every ``.v`` and ``.dat`` file of
-    ``stitched_dir`` by absolute path, sets the top from ``stitch.json`` and
+    ``stitched_dir``, sets the top from ``stitch.json`` and
     packages the IP ``vendor:library:ip_name:version`` into ``ip_dir`` with
     AXI4-Stream interfaces ``s_axis_0``/``m_axis_0`` on clock ``ap_clk``
     (FREQ_HZ from ``clk_period_ns``) and active-low reset ``ap_rst_n``.
+    The script names all these paths relative to its own folder.
     Returns the script's path.
     """
     stitched = _path("stitched_dir", stitched_dir)
+    here = _path("out_path", out_path).parent
     info = read_stitch_info(stitched)
     sources, data = _stitched_files(stitched)
     period = _positive_number("clk_period_ns", clk_period_ns)
@@ -234,8 +258,10 @@ def write_stitched_ip_script(stitched_dir: Path | str, out_path: Path | str, *, 
         "stitched_ip.tcl.j2",
         part=_matching("part", part, _PART, "a Vivado part name"),
         board_part=board_part, project_name="dfx_stitched",
-        project_dir=_path("project_dir", project_dir), ip_dir=_path("ip_dir", ip_dir),
-        top=info["top"], sources=sources, mem_files=data, vendor=vendor, library=library,
+        project_dir=_relative(_path("project_dir", project_dir), here),
+        ip_dir=_relative(_path("ip_dir", ip_dir), here), top=info["top"],
+        sources=[_relative(p, here) for p in sources],
+        mem_files=[_relative(p, here) for p in data], vendor=vendor, library=library,
         ip_name=ip_name, version=version, vlnv=vlnv,
         display_name=f"dfx accelerator {ip_name}",
         description="Streaming dataflow accelerator built by dfx",
@@ -254,20 +280,24 @@ def write_ooc_synth_script(stitched_dir: Path | str, out_path: Path | str, *, pa
     on ``ap_clk`` (an XDC written next to the script, ``<script>.xdc``) and
     writes ``ooc_utilization.rpt``, ``ooc_utilization_hierarchical.rpt``
     (``hierarchical_depth`` levels) and ``ooc_timing_summary.rpt`` into
-    ``report_dir`` and the checkpoint ``checkpoint``. Returns the script's path.
+    ``report_dir`` and the checkpoint ``checkpoint``. The script names all
+    these paths relative to its own folder. Returns the script's path.
     """
     stitched = _path("stitched_dir", stitched_dir)
     info = read_stitch_info(stitched)
     sources, _ = _stitched_files(stitched)
     period = _positive_number("clk_period_ns", clk_period_ns)
     script = _path("out_path", out_path)
+    here = script.parent
     xdc = _write(script.with_suffix(".xdc"), render(
         "ooc_clock.xdc.j2", clock=CLOCK, period=_period(period), clk_period_ns=_period(period)))
     text = render(
         "ooc_synth.tcl.j2",
         part=_matching("part", part, _PART, "a Vivado part name"), top=info["top"],
-        stitched_dir=stitched, sources=sources, xdc=xdc,
-        report_dir=_path("report_dir", report_dir), checkpoint=_path("checkpoint", checkpoint),
+        stitched_dir=_relative(stitched, here), sources=[_relative(p, here) for p in sources],
+        xdc=_relative(xdc, here),
+        report_dir=_relative(_path("report_dir", report_dir), here),
+        checkpoint=_relative(_path("checkpoint", checkpoint), here),
         hierarchical_depth=_positive_int("hierarchical_depth", hierarchical_depth))
     return _write(script, text)
 
@@ -299,8 +329,10 @@ def write_zynq_shell_script(out_path: Path | str, *, board: Any, ip_repo: Path |
     writes ``post_synth_utilization_hierarchical.rpt``,
     ``post_route_utilization.rpt`` and ``post_route_timing_summary.rpt``
     into ``report_dir`` and copies the bitstream to ``bitfile_out`` and the
-    hardware handoff to ``hwh_out``. ``board_repo_paths`` are extra board
-    file folders for Vivado. Returns the script's path.
+    hardware handoff to ``hwh_out``. The script names these paths relative
+    to its own folder. ``board_repo_paths`` are extra board file folders for
+    Vivado (written as absolute paths: they are not dfx's). Returns the
+    script's path.
     """
     board = _board(board)
     if not board.is_zynq:
@@ -370,16 +402,18 @@ def write_zynq_shell_script(out_path: Path | str, *, board: Any, ip_repo: Path |
                         "target": "axi_dma/S_AXI_LITE", "interconnect": "New AXI Interconnect"}]
 
     script = _path("out_path", out_path)
-    adapter = _write(script.parent / "dfx_axis_adapter.v", render("dfx_axis_adapter.v.j2"))
+    here = script.parent
+    adapter = _write(here / "dfx_axis_adapter.v", render("dfx_axis_adapter.v.j2"))
     text = render(
         "zynq_shell.tcl.j2",
         board_name=board.name, part=_matching("part", board.part, _PART, "a Vivado part name"),
         board_part=_matching("board_part", board.board_part, _BOARD_PART,
                              "vendor:board:part0:version"),
         board_repo_paths=[_path("board_repo_paths", p) for p in board_repo_paths],
-        project_name="dfx_zynq", project_dir=_path("project_dir", project_dir),
-        bd_name="dfx_shell", ip_repo=_path("ip_repo", ip_repo), ip_vlnv=_vlnv(ip_vlnv),
-        adapter_source=adapter, ps_type=ps["type"],
+        project_name="dfx_zynq",
+        project_dir=_relative(_path("project_dir", project_dir), here), bd_name="dfx_shell",
+        ip_repo=_relative(_path("ip_repo", ip_repo), here), ip_vlnv=_vlnv(ip_vlnv),
+        adapter_source=_relative(adapter, here), ps_type=ps["type"],
         ps_name=_matching("ps name", ps["name"], _IDENTIFIER, "an IP name"),
         ps_config=ps_config, dma_config=dma_config, adapters=adapters,
         packet_words=packet_words, freq_mhz=freq_mhz, clk_period_ns=_period(period),
@@ -387,8 +421,9 @@ def write_zynq_shell_script(out_path: Path | str, *, board: Any, ip_repo: Path |
         reset_pins=reset_pins, interface_nets=interface_nets,
         axi_connections=axi_connections, jobs=_positive_int("jobs", jobs),
         hierarchical_depth=_positive_int("hierarchical_depth", hierarchical_depth),
-        report_dir=_path("report_dir", report_dir),
-        bitfile_out=_path("bitfile_out", bitfile_out), hwh_out=_path("hwh_out", hwh_out))
+        report_dir=_relative(_path("report_dir", report_dir), here),
+        bitfile_out=_relative(_path("bitfile_out", bitfile_out), here),
+        hwh_out=_relative(_path("hwh_out", hwh_out), here))
     return _write(script, text)
 
 
@@ -402,7 +437,10 @@ class AlveoScripts:
     Run ``kernel_script`` with Vivado (it writes ``kernel_xo``), then each of
     ``compile_commands`` (they write ``mm2s_xo`` and ``s2mm_xo``), then
     ``link_command`` (it writes ``xclbin``). The commands are argument lists
-    (no shell), to run from any folder.
+    (no shell) to run in the folder the scripts were written to (``out_dir``
+    of :func:`write_alveo_scripts`, the folder of ``kernel_script``): their
+    paths are relative to it, so the folder can move. The fields here are
+    absolute paths, for the caller.
     """
 
     kernel_script: Path
@@ -431,7 +469,9 @@ def vpp_commands(*, platform: str, clk_period_ns: float, mm2s_source: Path, s2mm
     kernel (HLS clock from ``clk_period_ns``) and ``v++ -l`` that links the
     three kernels on ``platform`` with ``link_config``. The kernel clock goes
     in ``--kernel_frequency`` (MHz): Alveo XDMA platforms scale their kernel
-    clock, which the ``[clock]`` options of v++ do not address.
+    clock, which the ``[clock]`` options of v++ do not address. The paths
+    are written as given: pass them relative to the folder the commands are
+    to run in, so that the commands still work when that folder moves.
     """
     period = _positive_number("clk_period_ns", clk_period_ns)
     hz = round(1e9 / period)
@@ -461,7 +501,9 @@ def write_alveo_scripts(out_dir: Path | str, *, board: Any, ip_dir: Path | str, 
     dfx_mm2s -> ``s_axis_0``, ``m_axis_0`` -> dfx_s2mm -> memory, on
     ``memory_bank``: ``HBM[0]`` on HBM boards, else ``DDR[0]``). ``ip_vlnv``
     names the IP the kernel is made from (checked, and noted in the kernel
-    script). Returns the paths and the v++ commands.
+    script). The kernel script names ``ip_dir`` and the ``.xo`` relative to
+    its own folder; the v++ commands are to run in ``out_dir`` (their paths
+    are relative to it). Returns the paths and the v++ commands.
     """
     board = _board(board)
     if not board.is_alveo:
@@ -482,8 +524,8 @@ def write_alveo_scripts(out_dir: Path | str, *, board: Any, ip_dir: Path | str, 
     out = _path("out_dir", out_dir)
     kernel_xo = out / f"{kernel}.xo"
     kernel_script = _write(out / "alveo_kernel.tcl", render(
-        "alveo_kernel.tcl.j2", ip_dir=_path("ip_dir", ip_dir), ip_vlnv=ip_vlnv,
-        kernel_name=kernel, xo_path=kernel_xo))
+        "alveo_kernel.tcl.j2", ip_dir=_relative(_path("ip_dir", ip_dir), out), ip_vlnv=ip_vlnv,
+        kernel_name=kernel, xo_path=_relative(kernel_xo, out), xo_name=kernel_xo.name))
     sources = {}
     for name, spec, bits in (("mm2s", MM2S, in_bits), ("s2mm", S2MM, out_bits)):
         _dma_width(bits, "input" if name == "mm2s" else "output")
@@ -500,9 +542,11 @@ def write_alveo_scripts(out_dir: Path | str, *, board: Any, ip_dir: Path | str, 
     mm2s_xo, s2mm_xo = out / f"{MM2S['kernel']}.xo", out / f"{S2MM['kernel']}.xo"
     xclbin = out / f"{kernel}.xclbin"
     compile_commands, link_command = vpp_commands(
-        platform=platform, clk_period_ns=period, mm2s_source=sources["mm2s"],
-        s2mm_source=sources["s2mm"], mm2s_xo=mm2s_xo, s2mm_xo=s2mm_xo, kernel_xo=kernel_xo,
-        link_config=link_config, xclbin=xclbin)
+        platform=platform, clk_period_ns=period,
+        mm2s_source=_relative(sources["mm2s"], out), s2mm_source=_relative(sources["s2mm"], out),
+        mm2s_xo=_relative(mm2s_xo, out), s2mm_xo=_relative(s2mm_xo, out),
+        kernel_xo=_relative(kernel_xo, out), link_config=_relative(link_config, out),
+        xclbin=_relative(xclbin, out))
     return AlveoScripts(kernel_script=kernel_script, link_config=link_config,
                         mm2s_source=sources["mm2s"], s2mm_source=sources["s2mm"],
                         kernel_xo=kernel_xo, mm2s_xo=mm2s_xo, s2mm_xo=s2mm_xo, xclbin=xclbin,

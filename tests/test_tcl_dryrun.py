@@ -20,7 +20,7 @@ from dfx.tcl.dryrun import (
     dry_run,
     split_list,
 )
-from dfx.tcl.render import TEMPLATES_DIR, render, tcl_list, tcl_quote
+from dfx.tcl.render import TEMPLATES_DIR, render, tcl_list, tcl_path, tcl_paths, tcl_quote
 
 NASTY = ["", " ", "plain", "two words", "a;b", "$x", "${x}", "[exit]", "{", "}", "}{", "{a",
          "\\", "a\\", "\\n", '"', '"quoted"', "#comment", "a#b", "tab\there", "line\nbreak",
@@ -35,7 +35,7 @@ def tcl():
 
 def _evaluates_to(tcl, word: str) -> str:
     tcl.eval(f"set dfx_test_value {word}")
-    return tcl.getvar("dfx_test_value")
+    return str(tcl.getvar("dfx_test_value"))
 
 
 @pytest.mark.parametrize("value", NASTY)
@@ -77,6 +77,35 @@ def test_tcl_quote_values():
         tcl_list("a string is not a list")
 
 
+@pytest.mark.parametrize("value", [v for v in NASTY if v and "\x00" not in v])
+def test_tcl_path_resolves_against_the_script_folder(tcl, value):
+    here = "/base [dir] {x}/$here"
+    tcl.setvar("dfx_here", here)
+    relative = f"sub/{value}/file.v"
+    assert _evaluates_to(tcl, tcl_path(relative)) == f"{here}/{relative}"
+    assert _evaluates_to(tcl, tcl_path(Path(relative))) == f"{here}/{relative}"
+    # a path out of the folder comes out clean, an absolute one as it is
+    assert _evaluates_to(tcl, tcl_path(f"../{value}x/f.v")) == f"/base [dir] {{x}}/{value}x/f.v"
+    assert _evaluates_to(tcl, tcl_path(f"/abs/{value}")) == f"/abs/{value}"
+    assert split_list(tcl.eval(f"list {tcl_paths([relative, '/a b', '.'])}")) == [
+        f"{here}/{relative}", "/a b", here]
+
+
+def test_tcl_path_edge_cases(tcl):
+    tcl.setvar("dfx_here", "/h")
+    # a leading ~ would be a home folder to `file join`
+    assert _evaluates_to(tcl, tcl_path("~user/x")) == "/h/~user/x"
+    assert _evaluates_to(tcl, tcl_path("~")) == "/h/~"
+    assert _evaluates_to(tcl, tcl_path(".")) == "/h"
+    assert _evaluates_to(tcl, tcl_path("./a//b/")) == "/h/a/b"
+    assert tcl_path("a b") == "[file join $dfx_here a\\ b]"
+    assert tcl_path("/a b") == tcl_quote("/a b")
+    with pytest.raises(ValueError):
+        tcl_path("")
+    with pytest.raises(TypeError):
+        tcl_paths("a/string")
+
+
 def test_tcl_templates_print_only_quoted_values():
     env_check = re.compile(r"\{\{(.*?)\}\}")
     for template in sorted(TEMPLATES_DIR.glob("*.j2")):
@@ -86,8 +115,12 @@ def test_tcl_templates_print_only_quoted_values():
         assert text.startswith("# "), f"{template.name} must start with a comment"
         assert "2022.1" in "\n".join(text.splitlines()[:5]), template.name
         for expression in env_check.findall(text):
-            assert re.search(r"\|\s*tcl(_list)?\s*$", expression), (
+            assert re.search(r"\|\s*tcl(_list|_path|_paths)?\s*$", expression), (
                 f"{template.name}: {{{{{expression}}}}} is not quoted")
+        if template.name.endswith(".tcl.j2"):
+            # the scripts find their files relative to themselves
+            assert "set dfx_here [file dirname [file normalize [info script]]]" in text, (
+                template.name)
 
 
 def test_unquoted_value_in_a_tcl_template_is_refused():
@@ -269,6 +302,31 @@ def test_source_dry_runs_the_sourced_file(tmp_path):
     _write(main, f"source {tcl_quote(tmp_path / 'missing.tcl')}\n")
     with pytest.raises(TclDryRunError, match=r"main.tcl:1: source: no such file"):
         dry_run(main)
+
+
+def test_info_script_names_the_running_script(tmp_path, monkeypatch):
+    """Scripts find their files from `info script`, run directly or sourced."""
+    (tmp_path / "a [dir]").mkdir()
+    helper = _write(tmp_path / "a [dir]" / "helper.tcl",
+                    "set sourced [file dirname [file normalize [info script]]]\n"
+                    "puts \"helper: $sourced\"\n")
+    main = _write(tmp_path / "main.tcl",
+                  "set here [file dirname [file normalize [info script]]]\n"
+                  "puts \"main: $here\"\n"
+                  f"source {tcl_quote(helper)}\n"
+                  "puts \"main again: [file normalize [info script]]\"\n"
+                  "cd [file join $here {a [dir]}]\n"
+                  "source helper.tcl\n")
+    assert dry_run(main).output == [
+        f"main: {tmp_path}\n", f"helper: {helper.parent}\n", f"main again: {main}\n",
+        f"helper: {helper.parent}\n"]
+    # run by a relative path from elsewhere, and sourced by a relative path
+    monkeypatch.chdir(helper.parent)
+    assert dry_run("../main.tcl").output[0] == f"main: {tmp_path}\n"
+    session = _write(helper.parent / "session.tcl", "source ../main.tcl\n")
+    transcript = dry_run(session)
+    assert transcript.scripts == ["session.tcl", "main.tcl", "helper.tcl", "helper.tcl"]
+    assert transcript.output[0] == f"main: {tmp_path}\n"
 
 
 def _write(path: Path, text: str) -> Path:

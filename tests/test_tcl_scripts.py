@@ -136,7 +136,10 @@ def test_ooc_synth_script(stitched, tmp_path):
     assert script.with_suffix(".xdc").is_file()
     t = dry_run(script)
 
-    assert t.one("cd").args == (str(folder),)  # where $readmemh finds the .dat files
+    # synthesis runs where $readmemh finds the .dat files, then the script goes back
+    assert [c.args for c in t.calls("cd")] == [(str(folder),), (str(Path.cwd()),)]
+    assert _index(t, "cd", lambda c: c.args == (str(folder),)) < _index(t, "synth_design") < \
+        _index(t, "cd", lambda c: c.args != (str(folder),))
     assert t.one("read_verilog").list_arg(0) == _files(folder, ".v")
     xdc = t.one("read_xdc")
     assert xdc.opt("-mode") == "out_of_context"
@@ -366,15 +369,19 @@ def test_alveo_scripts(stitched, tmp_path, board_name):
         assert command[command.index("-k") + 1] == kernel
         assert command[command.index("--platform") + 1] == board.platform
         assert command[command.index("--hls.clock") + 1] == f"250000000:{kernel}"
-        assert command[command.index("-o") + 1] == str(out)
-        assert command[-1] == str(source) and source.is_file()
+        # the commands run in the scripts' folder: their paths are relative to it
+        assert command[command.index("-o") + 1] == out.name
+        assert command[-1] == source.name and source.is_file()
+        assert source.parent == out.parent == result.kernel_script.parent
     link = result.link_command
     assert link[:2] == ("v++", "-l")
     assert link[link.index("--platform") + 1] == board.platform
-    assert link[link.index("--config") + 1] == str(result.link_config)
+    assert link[link.index("--config") + 1] == result.link_config.name
     assert link[link.index("--kernel_frequency") + 1] == "250"
-    assert link[link.index("-o") + 1] == str(result.xclbin)
-    assert set(link[-3:]) == {str(result.mm2s_xo), str(result.kernel_xo), str(result.s2mm_xo)}
+    assert link[link.index("-o") + 1] == result.xclbin.name
+    assert set(link[-3:]) == {result.mm2s_xo.name, result.kernel_xo.name, result.s2mm_xo.name}
+    assert not [word for command in (*result.compile_commands, link) for word in command
+                if str(tmp_path) in word]
 
 
 def test_alveo_dma_kernels_compile(stitched, tmp_path):
@@ -501,7 +508,7 @@ def test_nasty_paths_and_names_reach_vivado_intact(stitched, tmp_path):
     t = dry_run(scripts.write_ooc_synth_script(
         nasty_dir, tmp_path / NASTY / "ooc.tcl", part="xc7z020clg400-1", clk_period_ns=5.0,
         report_dir=tmp_path / NASTY / "reports", checkpoint=project_dir / "ooc.dcp"))
-    assert t.one("cd").args == (str(nasty_dir),)
+    assert t.calls("cd")[0].args == (str(nasty_dir),)
     assert t.one("read_verilog").list_arg(0) == _files(nasty_dir, ".v")
     assert t.one("write_checkpoint").args == (str(project_dir / "ooc.dcp"),)
     assert Path(t.one("report_timing_summary").opt("-file")) == \
@@ -522,6 +529,124 @@ def test_nasty_paths_and_names_reach_vivado_intact(stitched, tmp_path):
     t = dry_run(result.kernel_script)
     assert t.one("package_xo").opt("-ip_directory") == str(ip_dir)
     assert t.one("package_xo").opt("-xo_path") == str(result.kernel_xo)
+
+
+# --------------------------------------------------------------------------- relocation
+
+
+def _write_all(stitched_dir: Path, info: dict, root: Path) -> list[Path]:
+    """Every script, as a build writes them: in ``root/build``, the design beside."""
+    build = root / "build"
+    package = scripts.write_stitched_ip_script(
+        stitched_dir, build / "package_ip.tcl", part="xc7z020clg400-1",
+        board_part="tul.com.tw:pynq-z2:part0:1.0", clk_period_ns=5.0,
+        project_dir=build / "ip_project", ip_dir=build / "ip")
+    ooc = scripts.write_ooc_synth_script(
+        stitched_dir, build / "ooc_synth.tcl", part="xc7z020clg400-1", clk_period_ns=5.0,
+        report_dir=build / "reports", checkpoint=build / "checkpoints" / "post_synth.dcp")
+    shell = scripts.write_zynq_shell_script(
+        build / "zynq_shell.tcl", board="Pynq-Z2", ip_repo=build / "ip", ip_vlnv=VLNV,
+        stitch_info=info, clk_period_ns=5.0, project_dir=build / "shell_project",
+        bitfile_out=root / "bitfile" / "dfx.bit", hwh_out=root / "bitfile" / "dfx.hwh",
+        report_dir=build / "reports")
+    alveo = scripts.write_alveo_scripts(build / "alveo", board="U250", ip_dir=build / "ip",
+                                        ip_vlnv=VLNV, stitch_info=info, clk_period_ns=5.0)
+    return [package, ooc, shell, alveo.kernel_script]
+
+
+def _file_paths(t) -> list[str]:
+    """Every file or folder path the calls of a transcript name."""
+    paths = []
+    for call in t:
+        if call.name in ("add_files", "read_verilog", "read_xdc"):
+            paths += call.list_arg(0)
+        elif call.name == "create_project":
+            paths.append(call.args[1])
+        elif call.name in ("write_checkpoint", "ipx::open_core", "cd", "file mkdir",
+                           "file copy", "file exists"):
+            paths += call.args
+        elif call.name == "set_property" and call.args[0] == "ip_repo_paths":
+            paths += call.list_arg(1)
+        paths += [str(call.opt(o)) for o in ("-file", "-root_dir", "-ip_directory", "-xo_path")
+                  if call.has(o)]
+    return paths
+
+
+def test_scripts_name_no_absolute_path(stitched, tmp_path):
+    folder, info = stitched
+    root = tmp_path / "first place"
+    shutil.copytree(folder, root / "stitched")
+    written = _write_all(root / "stitched", info, root)
+    generated = [p for p in (root / "build").rglob("*") if p.is_file()]
+    assert {p.suffix for p in generated} >= {".tcl", ".xdc", ".v", ".cfg", ".cpp"}
+    assert set(written) <= set(generated)
+    for text in (str(tmp_path), str(root), str(tmp_path).replace("/", "\\")):
+        assert not [p for p in generated if text.encode() in p.read_bytes()], text
+    grep = shutil.which("grep")
+    if grep:
+        found = subprocess.run([grep, "-rlF", str(tmp_path), str(root / "build")],
+                               capture_output=True, text=True)
+        assert found.returncode == 1 and found.stdout == ""
+
+
+@pytest.mark.parametrize("moved", ["second place", "second [place] {$x}"])
+def test_scripts_run_where_their_folder_moved(stitched, tmp_path, monkeypatch, moved):
+    """Write the scripts in A, move the folder to B: every path they name is in B."""
+    from dfx.tcl.vivado import session_script
+
+    folder, info = stitched
+    first = tmp_path / "first"
+    shutil.copytree(folder, first / "stitched")
+    names = [p.relative_to(first) for p in _write_all(first / "stitched", info, first)]
+    second = tmp_path / "elsewhere" / moved
+    shutil.copytree(first, second)
+    shutil.rmtree(first)
+
+    def check(t, script):
+        paths = _file_paths(t)
+        assert len(paths) >= 3, (script, paths)
+        outside = [p for p in paths if not Path(p).is_relative_to(second)]
+        assert not outside, (script, outside)
+        assert str(first) not in str(t) and str(first) not in "".join(t.output)
+
+    monkeypatch.chdir(second)  # Vivado's working folder; the OOC script comes back to it
+    transcripts = {}
+    for name in names:
+        t = dry_run(second / name)
+        check(t, name)
+        transcripts[name.name] = t
+    # what each script names, in its new place
+    build = second / "build"
+    stitched_v = _files(second / "stitched", ".v")
+    package = transcripts["package_ip.tcl"]
+    assert package.calls("add_files")[0].list_arg(0) == stitched_v
+    assert package.one("ipx::package_project").opt("-root_dir") == str(build / "ip")
+    ooc = transcripts["ooc_synth.tcl"]
+    assert ooc.calls("cd")[0].args == (str(second / "stitched"),)
+    assert ooc.one("read_verilog").list_arg(0) == stitched_v
+    assert ooc.one("read_xdc").list_arg(0) == [str(build / "ooc_synth.xdc")]
+    assert ooc.one("create_clock").file == "ooc_synth.xdc"  # the moved XDC ran
+    assert ooc.one("write_checkpoint").args == (str(build / "checkpoints" / "post_synth.dcp"),)
+    shell = transcripts["zynq_shell.tcl"]
+    assert {c.args[1] for c in shell.calls("file copy")} == {
+        str(second / "bitfile" / "dfx.bit"), str(second / "bitfile" / "dfx.hwh")}
+    assert shell.one("add_files").list_arg(0) == [str(build / "dfx_axis_adapter.v")]
+    kernel = transcripts["alveo_kernel.tcl"]
+    assert kernel.one("package_xo").opt("-xo_path") == str(build / "alveo" / "dfx_accel.xo")
+    assert kernel.one("package_xo").opt("-ip_directory") == str(build / "ip")
+
+    # sourced in one session, as dfx runs them, by paths relative to the folder the
+    # session starts in (the OOC script goes back there after synthesis)
+    order = [names[1], names[0], names[2], names[3]]
+    session = dry_run(session_script(order))
+    check(session, "session")
+    assert session.scripts == ["<script>", "ooc_synth.tcl", "ooc_synth.xdc", "package_ip.tcl",
+                               "zynq_shell.tcl", "alveo_kernel.tcl"]
+    assert [c.args[0] for c in session.calls("source") if c.file == "<script>"] == [
+        str(n) for n in order]
+    assert session.one("ipx::package_project").opt("-root_dir") == str(build / "ip")
+    assert session.one("package_xo").opt("-xo_path") == str(build / "alveo" / "dfx_accel.xo")
+    assert session.output[-1] == "DFX: session session done\n"
 
 
 def test_templates_render_without_a_stitched_design():
