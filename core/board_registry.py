@@ -72,7 +72,7 @@ class Board:
     part: str
     board_part: str | None
     family: str
-    yosys_family: str
+    yosys_family: str | None
     shell_flow_type: str
     default_clk_ns: float
     resources: dict[str, int] = field(hash=False)
@@ -295,8 +295,10 @@ def _board_from_mapping(data: dict, path: Path, where: str) -> Board:
         raise _bad(where, "aliases", "a list of non-empty strings", aliases_raw)
     aliases = tuple(a.strip() for a in aliases_raw)
 
-    yosys_family = _str(data, "yosys_family", where)
-    if yosys_family not in YOSYS_FAMILIES:
+    # null: Yosys has no family for the part (Versal); out-of-context synthesis then
+    # needs Vivado, and says so
+    yosys_family = _str(data, "yosys_family", where, optional=True)
+    if yosys_family is not None and yosys_family not in YOSYS_FAMILIES:
         raise _bad(where, "yosys_family",
                    "a Yosys synth_xilinx -family value (xc7, xcu, xcup, ...)", yosys_family)
 
