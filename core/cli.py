@@ -21,6 +21,19 @@ PLUGINS_HELP = ("plugins to load, comma-separated: built-in names (default), ent
                 "the group dfx.plugins, or dotted module paths (default: default)")
 
 
+def _metavar(type_str: str) -> str:
+    """A flag's value placeholder from its type: ``N``, ``X.Y``, ``true|false``, the choices
+    of an enum, ``A,B,...`` for lists (``null`` is accepted wherever the type allows it)."""
+    base = type_str.replace(" | None", "").strip()
+    if base.startswith("list[") and base.endswith("]"):
+        item = base[5:-1]
+        return f"{{{item.replace('|', ',')}}},..." if "|" in item else f"{_metavar(item)},..."
+    if "|" in base:
+        return "{" + base.replace("|", ",") + "}"
+    return {"int": "N", "float": "X", "bool": "true|false", "str": "TEXT", "any": "VALUE",
+            "dict": "JSON", "list": "A,B,..."}.get(base, base.upper())
+
+
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--key-name VALUE`` flag per configuration key (values parsed by dfx.config)."""
     from dfx.config import field_docs
@@ -30,7 +43,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     for name, type_str, default, doc in field_docs():
         if name == "output_dir":
             continue
-        metavar = type_str.upper().replace(" ", "_")[:20]
+        metavar = _metavar(type_str)
         group.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", metavar=metavar,
                            default=None, help=f"{doc} (default: {default})")
     group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
