@@ -572,9 +572,11 @@ def yosys_ooc_summary(result: YosysResult) -> dict:
                               if re.fullmatch(r"(?:RAMB|FIFO)18\w*", k)})["BRAM_18K"]
     ramb36 = normalise_cells({k: v for k, v in cells.items()
                               if re.fullmatch(r"(?:RAMB|FIFO)36\w*", k)})["BRAM_18K"] // 2
+    # read_yosys_stat's LUT already counts every LUT as Vivado does (logic, distributed
+    # RAM, shift registers)
     lut, lutram, srl = int(row["LUT"]), int(row["LUTRAM"]), int(row["SRL"])
     return {
-        "LUT": lut + lutram + srl,
+        "LUT": lut,
         "LUTRAM": lutram + srl,
         "SRL": srl,
         "FF": int(row["FF"]),
