@@ -550,8 +550,8 @@ def yosys_ooc_summary(result: YosysResult) -> dict:
     ``LUT``       all LUTs: logic (``LUT1``..``LUT6``, ``INV``) + distributed RAM + SRLs
                   (Vivado's "Slice LUTs"; Yosys never packs two LUT5 into one LUT6, so
                   this is an upper bound of Vivado's figure);
-    ``LUTRAM``    LUTs used as memory: distributed RAM (in LUTs, e.g. RAM64M = 4) + SRLs
-                  (Vivado's "LUT as Memory");
+    ``LUTRAM``    LUTs used as distributed RAM (e.g. a RAM64M is 4; Vivado's "LUT as
+                  Distributed RAM", as the Vivado flow of dfx reports it);
     ``SRL``, ``FF``, ``DSP``, ``URAM``, ``Carry`` (CARRY4/CARRY8 cells);
     ``BRAM_18K``  the number of RAMB18 cells and ``BRAM_36K`` of RAMB36 cells (FINN's
                   meaning); ``BRAM`` block-RAM tiles, ``BRAM_36K + BRAM_18K / 2``;
@@ -577,7 +577,7 @@ def yosys_ooc_summary(result: YosysResult) -> dict:
     lut, lutram, srl = int(row["LUT"]), int(row["LUTRAM"]), int(row["SRL"])
     return {
         "LUT": lut,
-        "LUTRAM": lutram + srl,
+        "LUTRAM": lutram,
         "SRL": srl,
         "FF": int(row["FF"]),
         "DSP": int(row["DSP"]),
