@@ -6,7 +6,8 @@
     counting half), ``BRAM_18K`` and ``BRAM_36K`` (the numbers of RAMB18 and RAMB36
     primitives, as FINN counts them: not the 18 Kb equivalents of the tables), ``URAM``,
     ``Carry``, and, from Vivado only, ``WNS``, ``Delay`` (the clock period minus WNS),
-    ``fmax_mhz`` and ``estimated_throughput_fps`` (fmax over the slowest layer's cycles).
+    ``fmax_mhz`` and ``estimated_throughput_fps`` (fmax over the slowest layer's cycles),
+    plus ``TNS``, ``WHS``, ``THS`` and ``timing_met`` from the timing summary.
     dfx adds ``tool`` (``vivado`` or ``yosys``), ``tool_version``, ``part``,
     ``clk_period_ns`` and ``sources`` (the report files the figures come from). Yosys
     gives no timing, so a Yosys file has no timing keys at all: dfx never writes a figure
@@ -154,6 +155,9 @@ def ooc_from_vivado(flat: pd.DataFrame, timing: pd.DataFrame, *, clk_period_ns: 
         "BRAM": ramb36 + ramb18 / 2, "BRAM_18K": ramb18, "BRAM_36K": ramb36,
         "URAM": _count(u["URAM"]), "Carry": _count(u.get("CARRY")),
         "WNS": wns,
+        # the rest of the timing summary's design figures (dfx's additions to FINN's keys)
+        "TNS": _count(t.get("TNS")), "WHS": _count(t.get("WHS")), "THS": _count(t.get("THS")),
+        "timing_met": _count(t.get("timing_met")),
     }
     if wns is not None:
         delay = clk_period_ns - wns

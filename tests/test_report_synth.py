@@ -41,6 +41,7 @@ def test_ooc_json_from_vivado_reports_has_finns_keys_and_the_files_figures():
     assert (ooc["URAM"], ooc["DSP"], ooc["Carry"]) == (1, 303, 2987)
     # timing_summary_met.rpt: WNS 4.010 ns
     assert ooc["WNS"] == pytest.approx(4.01)
+    assert (ooc["TNS"], ooc["WHS"], ooc["THS"], ooc["timing_met"]) == (0.0, 0.089, 0.0, True)
     assert ooc["Delay"] == pytest.approx(5.99)
     assert ooc["fmax_mhz"] == pytest.approx(1000 / 5.99)
     assert ooc["estimated_throughput_fps"] == pytest.approx(1000 / 5.99 * 1e6 / 100)
@@ -53,6 +54,7 @@ def test_failed_timing_gives_fmax_below_the_target():
     timing = read_vivado_timing_summary(FIXTURES / "timing_summary_failed.rpt")
     ooc = ooc_from_vivado(flat, timing, clk_period_ns=10.0, max_cycles=None, folder="x")
     assert ooc["WNS"] == pytest.approx(-0.59)
+    assert (ooc["TNS"], ooc["timing_met"]) == (-6.542, False)
     assert ooc["fmax_mhz"] == pytest.approx(1000 / 10.59)
     assert "estimated_throughput_fps" not in ooc
 
