@@ -41,7 +41,6 @@ __all__ = [
     "TOP_KEY",
     "layer_resources_from_hierarchy",
     "ooc_from_vivado",
-    "ooc_from_yosys",
     "post_synth_resources",
     "synth_layer_table",
 ]
@@ -170,24 +169,3 @@ def ooc_from_vivado(flat: pd.DataFrame, timing: pd.DataFrame, *, clk_period_ns: 
                part=_count(u.get("part")), clk_period_ns=clk_period_ns,
                sources=[str(u.get("source")), str(t.get("source"))])
     return out
-
-
-def ooc_from_yosys(top: Mapping, *, family: str, part: str | None, tool_version: str | None,
-                   source: str) -> dict:
-    """``ooc_synth_and_timing.json`` from Yosys' figures for the whole accelerator (a
-    normalised row of :func:`dfx.reports.read_yosys_stat`). RAMB18 / RAMB36 primitive counts
-    are not separated in the normalised row, so ``BRAM`` is the 18 Kb count halved; there
-    are no timing keys."""
-    bram_18k = _count(top.get("BRAM_18K")) or 0
-    return {
-        "LUT": _count(top.get("LUT")), "LUTRAM": _count(top.get("LUTRAM")),
-        "FF": _count(top.get("FF")), "SRL": _count(top.get("SRL")),
-        "DSP": _count(top.get("DSP")), "BRAM": bram_18k / 2,
-        "BRAM_18K_equivalents": bram_18k, "URAM": _count(top.get("URAM")),
-        "Carry": _count(top.get("CARRY")),
-        "tool": "yosys", "tool_version": tool_version, "yosys_family": family, "part": part,
-        "sources": [source],
-        "timing": "not analysed: Yosys gives no timing; run with Vivado for WNS and fmax",
-    }
-
-
