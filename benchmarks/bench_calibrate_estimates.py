@@ -19,8 +19,9 @@ Yosys figures. Prints a per-layer table and, per layer kind (MVAU, Thresholding)
 FF, BRAM_18K and DSP: the mean and the largest absolute error in percent, and how many
 layers are exact. The error of a layer is ``|estimate - yosys| / max(yosys, 1)``.
 
-Yosys LUT figure: logic LUTs + LUTs used as distributed RAM (in Vivado's units) + SRLs,
-i.e. every LUT the layer occupies, which is what the estimate's ``LUT`` counts.
+Yosys LUT figure: every LUT the layer occupies, as :func:`dfx.reports.yosys.read_yosys_stat`
+counts it (logic + LUTs used as distributed RAM, in Vivado's units, + SRLs), which is what
+the estimate's ``LUT`` counts.
 
 A design whose stitched sources equal an earlier one's (``mid-dist`` is ``mid`` when the
 folding already chose distributed weights) is said so and counted once.
@@ -138,8 +139,9 @@ def synthesize_design(design: Design, work: Path, args) -> dict[str, dict]:
     figures = {}
     for n, path in stats.items():
         row = read_yosys_stat(path).iloc[0]
-        lut = int(row["LUT"]) + int(row["LUTRAM"]) + int(row["SRL"])
-        figures[n] = {"LUT": lut, "LUT_logic": int(row["LUT"]), "LUTRAM": int(row["LUTRAM"]),
+        # LUT: every LUT of the layer (logic + distributed RAM + SRL), as Vivado counts
+        figures[n] = {"LUT": int(row["LUT"]), "LUT_logic": int(row["LUT_logic"]),
+                      "LUTRAM": int(row["LUTRAM"]),
                       "SRL": int(row["SRL"]), "FF": int(row["FF"]),
                       "BRAM_18K": int(row["BRAM_18K"]), "DSP": int(row["DSP"]),
                       "CARRY": int(row["CARRY"])}

@@ -256,9 +256,12 @@ class YosysResult:
 
     ``table``: one row per stitched layer (``layer`` as in ``stitch.json``), per FIFO and
     width converter when they were synthesized, and a ``layer == "total"`` row for
-    ``dfx_top`` when it was; columns ``layer``, ``op_type``, ``kind``, ``module``, ``LUT``,
-    ``LUTRAM``, ``SRL``, ``FF``, ``BRAM_18K``, ``URAM``, ``DSP``, ``CARRY``, ``tool``
-    (``"yosys"``), ``tool_version``, ``family``, ``part``, ``source`` (the stat file).
+    ``dfx_top`` when it was; columns ``layer``, ``op_type``, ``kind``, ``module``, then
+    :func:`dfx.reports.yosys.read_yosys_stat`'s resources: ``LUT`` (every LUT, as Vivado
+    counts them: ``LUT_logic`` + ``LUTRAM`` + ``SRL``), ``LUT_logic``, ``LUTRAM`` (LUTs
+    used as distributed RAM, RAM64M = 4), ``SRL``, ``FF``, ``BRAM_18K`` (RAMB36 = 2),
+    ``URAM``, ``DSP``, ``CARRY``; and ``tool`` (``"yosys"``), ``tool_version``,
+    ``family``, ``part``, ``source`` (the stat file).
     """
 
     family: str
@@ -280,9 +283,10 @@ class YosysResult:
         return next((r for r in self.runs if r.kind == "top"), None)
 
 
-TABLE_COLUMNS = ("layer", "op_type", "kind", "module", "LUT", "LUTRAM", "SRL", "FF",
-                 "BRAM_18K", "URAM", "DSP", "CARRY", "tool", "tool_version", "family", "part",
-                 "source")
+TABLE_COLUMNS = ("layer", "op_type", "kind", "module", "LUT", "LUT_logic", "LUTRAM", "SRL",
+                 "FF", "BRAM_18K", "URAM", "DSP", "CARRY", "tool", "tool_version", "family",
+                 "part", "source")
+_COUNTS = ("LUT", "LUT_logic", "LUTRAM", "SRL", "FF", "BRAM_18K", "URAM", "DSP", "CARRY")
 
 
 def _plan(info: dict, stitched_dir: Path, *, top: bool, per_layer: bool,
@@ -520,14 +524,13 @@ def _table(result: YosysResult, info: dict):
             row = {"layer": instance,
                    "op_type": op_type_of(instance) if run.kind == "layer" else None,
                    "kind": run.kind, "module": run.module}
-            row.update({k: int(stat[k]) for k in ("LUT", "LUTRAM", "SRL", "FF", "BRAM_18K",
-                                                   "URAM", "DSP", "CARRY")})
+            row.update({k: int(stat[k]) for k in _COUNTS})
             row.update(tool="yosys", tool_version=stat["tool_version"], family=result.family,
                        part=result.part, source=run.stat.name)
             rows.append(row)
     rows.sort(key=lambda r: (r["kind"] == "top", order.get(r["layer"], len(order))))
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    for column in ("LUT", "LUTRAM", "SRL", "FF", "BRAM_18K", "URAM", "DSP", "CARRY"):
+    for column in _COUNTS:
         df[column] = df[column].astype("Int64")
     return df
 
@@ -548,8 +551,7 @@ def yosys_ooc_summary(result: YosysResult) -> dict:
     ``dfx_top`` run), as Vivado's out-of-context script counts them:
 
     ``LUT``       all LUTs: logic (``LUT1``..``LUT6``, ``INV``) + distributed RAM + SRLs
-                  (Vivado's "Slice LUTs"; Yosys never packs two LUT5 into one LUT6, so
-                  this is an upper bound of Vivado's figure);
+                  (Vivado's "Slice LUTs"; Yosys never packs two LUT5 into one LUT6);
     ``LUTRAM``    LUTs used as distributed RAM (e.g. a RAM64M is 4; Vivado's "LUT as
                   Distributed RAM", as the Vivado flow of dfx reports it);
     ``SRL``, ``FF``, ``DSP``, ``URAM``, ``Carry`` (CARRY4/CARRY8 cells);
