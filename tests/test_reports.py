@@ -96,7 +96,7 @@ def test_layers_table_matches_the_json_reports(build):
             assert row[kind] == resources[name][kind]
     for kind in RESOURCES:
         assert layers[kind].sum() == resources["total"][kind]
-    assert layers["LUT"].sum() == 7177
+    assert layers["LUT"].sum() == 6126
     assert (layers["PE"] * layers["SIMD"]).sum() == 513
 
 
@@ -146,7 +146,7 @@ def test_format_tables(build):
         assert header in text
     for name in LAYERS:
         assert name in text
-    assert "5,308" in text and "7,177" in text and "1,000,000" in text
+    assert "4,419" in text and "6,126" in text and "1,000,000" in text
     assert "step_streamline" in text
     assert "dfx-estimate" in text
 
@@ -310,7 +310,7 @@ def test_merge_layer_tables(build):
     assert list(merged["layer"]) == [*LAYERS, "StreamingFIFO_0"]
     assert list(merged.columns) == [*base.columns, "LUT_synth", "tool_synth", "source_synth"]
     by_layer = merged.set_index("layer")
-    assert by_layer.loc["MVAU_0", "LUT"] == 5308 and by_layer.loc["MVAU_0", "LUT_synth"] == 5000
+    assert by_layer.loc["MVAU_0", "LUT"] == 4419 and by_layer.loc["MVAU_0", "LUT_synth"] == 5000
     assert pd.isna(by_layer.loc["MVAU_3", "LUT_synth"])
     assert pd.isna(by_layer.loc["StreamingFIFO_0", "LUT"])
     assert by_layer.loc["StreamingFIFO_0", "op_type"] == "StreamingFIFO"

@@ -1,22 +1,38 @@
 """Shared cost rules for the default layer kinds: on-chip memories and divisors.
 
-The resource model is dfx's own, written from the devices' documented
-primitives:
+Two sets of rules live here.
 
-* a LUT6 holds a 64 x 1 read-only or distributed memory, so a distributed
-  memory of ``depth x width`` bits costs ``width * ceil(depth / 64)`` LUTs;
-* an 18 Kb block RAM can be shaped 16K x 1, 8K x 2, 4K x 4, 2K x 9, 1K x 18 or
-  512 x 36; a memory takes the shape that needs the fewest blocks;
-* an UltraRAM block is 4K x 72 (UltraScale+ only).
+Device-level rules (:func:`memory_resources`), written from the devices' documented
+primitives: a LUT6 holds a 64 x 1 memory, an 18 Kb block RAM can be shaped 16K x 1 ...
+512 x 36, an UltraRAM block is 4K x 72.
 
-The issue that calibrates these figures against synthesis is tracked with the
-Yosys flow; until then they are first-order estimates.
+Synthesis-level rules, calibrated against Yosys ``synth_xilinx -family xc7 -flatten``
+(``benchmarks/bench_calibrate_estimates.py``), which the layer estimates use. Yosys'
+``memory_libmap`` maps each memory by a documented cost model, reproduced here:
+
+* a ROM's constant data columns are removed first; the rest is mapped to block RAM
+  when ``ram_style = "block"`` is set, or when block RAM is cheaper than logic, the
+  cost of logic being one unit per 64 ROM bits (``-logic-cost-rom 1/64``);
+* block RAM geometry: every RAMB18 (cost 129), RAMB36 (257) and cascaded RAMB36 pair
+  (513) shape, in true- or simple-dual-port mode, is tried; several address ranges of
+  the memory may share one block's width (their outputs multiplexed, 1/2 per mux
+  input bit); the cheapest wins (:func:`bram_mapping`);
+* small read/write memories go to distributed RAM (RAM32M: 32 x 8 in 4 LUTs,
+  RAM64X1S: 64 x 1 in one LUT, RAM128X1S: 2 LUTs, RAM256X1S: 4 LUTs) when cheaper
+  than flip-flops (one unit per bit) or block RAM (:func:`ram_resources`).
+
+A ROM that stays in logic costs what its contents need: :class:`RomProfile` counts
+the non-constant and distinct data columns and the distinct pieces of 16 or 64
+consecutive words that LUTs must hold.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cache
+
+import numpy as np
 
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 BRAM18_BITS = 18 * 1024
@@ -81,3 +97,144 @@ def board_weights(board) -> dict[str, float]:
         # A resource the board lacks is made prohibitively expensive.
         weights[key] = 1.0 / capacity if capacity else 1e6
     return weights
+
+
+# -- Yosys' memory mapping (synth_xilinx, 7-series) -----------------------------------------
+
+#: Block RAM shapes Yosys' ``memory_libmap`` tries on 7-series: (address bits at width 1,
+#: data widths, cost, 18 Kb blocks per unit). RAMB18 and RAMB36 in true-dual-port mode,
+#: two cascaded RAMB36, RAMB18 and RAMB36 in simple-dual-port mode (36 and 72 bits wide).
+BRAM_MAPPINGS = (
+    (14, (1, 2, 4, 9, 18), 129, 1),
+    (15, (1, 2, 4, 9, 18, 36), 257, 2),
+    (16, (1, 2, 4, 9), 513, 4),
+    (14, (1, 2, 4, 9, 18, 36), 129, 1),
+    (15, (1, 2, 4, 9, 18, 36, 72), 257, 2),
+)
+#: Cost of one ROM bit left in logic, relative to the block RAM costs above.
+LOGIC_COST_ROM = 1 / 64
+#: Distributed RAM with one read/write port: (address bits, bits per unit, LUTs per
+#: unit, whether units are per bit): RAM32M, RAM64X1S, RAM128X1S, RAM256X1S; cost 8 per
+#: unit of full width, scaled by the bits used.
+LUTRAM_SP_MAPPINGS = ((5, 8, 4, False), (6, 4, 1, True), (7, 2, 2, True), (8, 1, 4, True))
+
+
+@cache
+def bram_mapping(depth: int, width: int) -> tuple[float, int, int]:
+    """Yosys' cheapest block RAM mapping of a ``depth x width`` memory with one read
+    port: ``(cost, 18 Kb blocks, address ranges sharing a block's width)``."""
+    best = None
+    for abits, widths, unit_cost, blocks in BRAM_MAPPINGS:
+        for index, unit in enumerate(widths):
+            words = 1 << (abits - index)
+            ranges = (depth - 1) // words + 1
+            units = -(-ranges * width // unit)
+            # + 2: Yosys' emulation score of a read port of its own
+            cost = unit_cost * units + 0.5 * (ranges - 1) * width + 2
+            if best is None or cost < best[0]:
+                best = (cost, units * blocks, ranges)
+    return best
+
+
+def rom_in_block_ram(depth: int, width: int, style: str) -> bool:
+    """Whether Yosys puts a ROM (``width`` non-constant data bits) in block RAM:
+    always for ``ram_style`` block (and ultra, which the RTL maps to block RAM),
+    otherwise when that is cheaper than logic."""
+    if depth <= 1 or width <= 0:
+        return False
+    if style in ("block", "ultra"):
+        return True
+    return bram_mapping(depth, width)[0] < depth * width * LOGIC_COST_ROM
+
+
+@cache
+def ram_resources(depth: int, width: int) -> dict[str, float]:
+    """A ``depth x width`` memory written and read through one port (same address), as
+    Yosys maps it: flip-flops, distributed RAM or block RAM, whichever is cheapest.
+    ``LUT`` counts LUTs used as memory as Vivado does (RAM32M = 4)."""
+    res = {"LUT": 0.0, "FF": 0.0, "BRAM_18K": 0.0}
+    if depth <= 0 or width <= 0:
+        return res
+    best = ("ff", float(depth * width), 0)
+    for abits, unit, luts, per_bit in LUTRAM_SP_MAPPINGS:
+        ranges = (depth - 1) // (1 << abits) + 1
+        cost = 8 * ranges * width // unit + 0.5 * (ranges - 1) * width
+        n = ranges * width * luts if per_bit else -(-ranges * width // unit) * luts
+        if cost < best[1]:
+            best = ("lutram", cost, n)
+    cost, blocks, _ = bram_mapping(depth, width)
+    if cost - 2 < best[1]:
+        best = ("bram", cost, blocks)
+    if best[0] == "ff":
+        res["FF"] = float(depth * width)
+    elif best[0] == "lutram":
+        res["LUT"] = float(best[2])
+    else:
+        res["BRAM_18K"] = float(best[2])
+    return res
+
+
+@dataclass(frozen=True)
+class RomProfile:
+    """What synthesis sees of a ROM's contents.
+
+    ``nonconst``: data columns that are not constant (Yosys removes constant ones);
+    ``distinct``: distinct non-constant columns (registers of equal columns merge);
+    ``pieces16``/``pieces64``: distinct non-constant pieces of 16 (64) consecutive words
+    of a column, counted per address range: what LUTs must hold when the ROM stays in
+    logic (a LUT holds 16 words when a counter drives the address, 64 otherwise).
+    """
+
+    depth: int
+    nonconst: int
+    distinct: int
+    pieces16: int
+    pieces64: int
+
+
+def _pieces(bits: np.ndarray, size: int) -> int:
+    depth, width = bits.shape
+    ranges = -(-depth // size)
+    padded = np.empty((ranges * size, width), np.uint8)
+    padded[:depth] = bits
+    padded[depth:] = bits[-1]  # words past the end are don't-care: no new content
+    weights = (np.uint64(1) << np.arange(size, dtype=np.uint64))
+    # [range, column] -> the piece as an integer of `size` bits
+    keys = (padded.reshape(ranges, size, width).astype(np.uint64)
+            * weights[None, :, None]).sum(axis=1)
+    full = np.uint64((1 << size) - 1) if size < 64 else np.uint64(2**64 - 1)
+    live = (keys != 0) & (keys != full)
+    if not live.any():
+        return 0
+    index = np.broadcast_to(np.arange(ranges)[:, None], keys.shape)[live]
+    pairs = np.stack([index.astype(np.uint64), keys[live]], axis=1)
+    return int(len(np.unique(pairs, axis=0)))
+
+
+def rom_profile(bits: np.ndarray) -> RomProfile:
+    """The :class:`RomProfile` of a ROM given as a ``(depth, width)`` 0/1 array."""
+    bits = np.asarray(bits, dtype=np.uint8)
+    depth = bits.shape[0]
+    if depth <= 1 or bits.size == 0:
+        return RomProfile(depth, 0, 0, 0, 0)
+    live = bits.any(axis=0) & ~bits.all(axis=0)
+    cols = bits[:, live]
+    nonconst = int(live.sum())
+    if nonconst and depth <= 64:
+        distinct = int(len(np.unique(np.packbits(cols.T, axis=1), axis=0)))
+    else:
+        distinct = nonconst
+    return RomProfile(depth, nonconst, distinct, _pieces(cols, 16) if nonconst else 0,
+                      _pieces(cols, 64) if nonconst else 0)
+
+
+def int_bits(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Unsigned ``bits``-bit codes ``[..., n]`` -> their bits, ``[..., n * bits]``, LSB first."""
+    codes = np.asarray(codes, dtype=np.uint64)
+    shifts = np.arange(bits, dtype=np.uint64)
+    out = (codes[..., None] >> shifts) & np.uint64(1)
+    return out.reshape(*codes.shape[:-1], codes.shape[-1] * bits).astype(np.uint8)
+
+
+def clog2(n: int) -> int:
+    return max(0, (int(n) - 1).bit_length())

@@ -23,10 +23,38 @@ from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import (
     BRAM18_BITS,
-    URAM_BITS,
+    RomProfile,
+    bram_mapping,
+    clog2,
     divisors,
-    memory_resources,
+    int_bits,
+    ram_resources,
+    rom_in_block_ram,
+    rom_profile,
 )
+
+#: LUT costs of the parts of dfx_mvau, fitted (non-negative least squares, weighted by
+#: relative error) on Yosys synth_xilinx -family xc7 runs of 327 layers: the shipped
+#: models at seven foldings and generated layers covering every datapath kind, SIMD 1
+#: to 64, PE 1 to 32, 1- to 4-bit operands, block and distributed weights.
+MVAU_LUT = {
+    "base": 2.0,              # stream handshake
+    "counter_bit": 0.7,       # fold counters sf, nf and the weight address: +1, compare
+    "input_bit": 1.2,         # per input bit (NF > 1): select buffered or streamed input
+    "bram_mux": 1.5,          # per data bit and extra address range sharing a block RAM
+    "rom_piece16": 1.3,       # per distinct 16-word piece of a weight ROM left in logic
+    "rom_piece64": 1.3,       # per distinct 64-word piece of the threshold ROM
+    "xnor_lane": 1.9,         # per SIMD lane: XNOR and popcount
+    "abip_lane_bit": 3.2,     # per lane and weight bit: bipolar input, negate and sum
+    "wbip_lane_bit": 2.6,     # per lane and input bit: bipolar weight, negate and sum
+    "mult_bit": 1.4,          # per lane and partial product (operand bits multiplied)
+    "signed_mult_bit": 1.3,   # extra per partial product with signed inputs
+    "pe": 9.6,                # per PE: pipeline enables, output buffer control
+    "out_bit": 1.3,           # per PE and output bit: output buffer mux
+    "acc_bit": 1.05,          # per PE and accumulator bit (SF > 1): the adder
+    "compare_bit": 0.52,      # per threshold and accumulator bit: acc >= T (carry chain)
+    "const_compare_bit": 0.15,  # the same against a constant threshold (NF = 1)
+}
 
 
 class MVAU(HWLayer):
@@ -139,77 +167,175 @@ class MVAU(HWLayer):
         # Shallow or small memories go to LUTs, larger ones to block RAM.
         return "distributed" if depth <= 64 or depth * width < 4096 else "block"
 
+    # The estimate is a model of what Yosys' synth_xilinx (7-series, flattened) makes of
+    # dfx_mvau.v, calibrated with benchmarks/bench_calibrate_estimates.py: flip-flops
+    # are counted register by register from the RTL; block RAM and DSP follow Yosys'
+    # mapping rules exactly; LUTs add up the parts below, each a count of what the
+    # part must compute times a LUT cost fitted on synthesized layers (MVAU_LUT).
+
     def _use_dsp(self, wbits: int, abits: int) -> bool:
-        res_type = self.get("resType")
-        if res_type == "auto":
-            return wbits * abits >= 36 and min(wbits, abits) > 1
-        return res_type == "dsp"
+        """Whether synthesis puts the products in DSP slices: Yosys maps a multiplier
+        whose operands are at least 2 bits and whose product is at least 9 bits wide.
+        The RTL writes every product as a multiplication (bipolar operands need none),
+        so ``resType`` does not change the hardware and is not consulted."""
+        prm = self._rtl_params()
+        if prm["W_BIPOLAR"] or prm["A_BIPOLAR"]:
+            return False
+        ax = prm["ABITS"] + (0 if prm["A_SIGNED"] else 1)
+        wx = prm["WBITS"] + (0 if prm["W_SIGNED"] else 1)
+        return ax >= 2 and wx >= 2 and ax + wx >= 9
+
+    def _rtl_params(self) -> dict:
+        key = ("rtl_params", self.get("PE"), self.get("SIMD"))
+        return self.memoized(key, self.rtl_parameters)
+
+    def _weight_profile(self) -> RomProfile:
+        """The weight ROM as the RTL lays it out (word nf*SF+sf, PE*SIMD weights)."""
+        pe, simd = self.get("PE"), self.get("SIMD")
+
+        def compute():
+            from dfx.packing import encode_elements
+
+            mw, mh = self.get("MW"), self.get("MH")
+            wdt = self.weight_datatype()
+            codes = self.memoized("weight_codes",
+                                  lambda: encode_elements(self.weights(), wdt))
+            sf, nf = mw // simd, mh // pe
+            words = codes.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
+            return rom_profile(int_bits(words.reshape(nf * sf, pe * simd),
+                                        wdt.bitwidth()))
+
+        return self.memoized(("weight_profile", pe, simd), compute)
+
+    def _threshold_profile(self, acc_bits: int) -> RomProfile:
+        """The threshold ROM as the RTL lays it out (word nf, PE*levels thresholds)."""
+        pe = self.get("PE")
+
+        def compute():
+            t = self.thresholds()
+            nf = self.get("MH") // pe
+            codes = (t & ((1 << acc_bits) - 1)).reshape(nf, pe * t.shape[1])
+            return rom_profile(int_bits(codes, acc_bits))
+
+        return self.memoized(("threshold_profile", pe, acc_bits), compute)
 
     def resources(self) -> dict[str, float]:
-        pe, simd = self.get("PE"), self.get("SIMD")
-        mw, mh = self.get("MW"), self.get("MH")
-        wbits = self.weight_datatype().bitwidth()
-        abits = self.input_datatype().bitwidth()
-        acc_bits = self.acc_dt_from_range().bitwidth()
-        levels = self.levels()
-        out_bits = max(1, math.ceil(math.log2(levels + 1))) if levels else acc_bits
+        prm = self._rtl_params()
+        pe, simd = prm["PE"], prm["SIMD"]
+        mw, mh = prm["MW"], prm["MH"]
+        wbits, abits = prm["WBITS"], prm["ABITS"]
+        acc, levels, obits = prm["ACCBITS"], prm["THRESHOLDS"], prm["OBITS"]
+        sf, nf = mw // simd, mh // pe
+        depth = sf * nf
+        in_width = simd * abits
+        counter_bits = sum(clog2(n) for n in (sf, nf, depth) if n > 1)
+        lut = MVAU_LUT["base"] + MVAU_LUT["counter_bit"] * counter_bits
+        ff = 6 + counter_bits + in_width  # valid chain, counters, input register
+        if sf > 1:
+            ff += 4  # first/last flags of the fold
 
-        # Weight memory: one word per (row fold, column fold), PE*SIMD weights wide.
-        depth = (mw * mh) // (pe * simd)
-        width = pe * simd * wbits
-        weight_mem = memory_resources(depth, width, self._memory_style(depth, width))
-
-        # Per PE: SIMD products, an adder tree over them, an accumulator.
-        xnor = wbits == 1 and abits == 1
-        dsp = 0.0
-        if xnor:
-            mult_luts = math.ceil(simd / 3)  # XNOR of 3 pairs per LUT6
-            product_bits = 1
-        elif self._use_dsp(wbits, abits):
-            mult_luts = 0
-            dsp = float(pe * simd)
-            product_bits = wbits + abits
-        elif wbits == 1 or abits == 1:
-            mult_luts = simd * max(wbits, abits)  # conditional negate / AND
-            product_bits = max(wbits, abits) + 1
+        # Input vector buffer (NF > 1): SF words of SIMD inputs, one read/write port.
+        if nf > 1:
+            buf = ram_resources(sf, in_width)
+            lut += buf["LUT"] + MVAU_LUT["input_bit"] * in_width
+            ff += buf["FF"] + in_width + 1  # + read register and select
+            bram = buf["BRAM_18K"]
         else:
-            mult_luts = simd * wbits * abits  # partial products and their sums
-            product_bits = wbits + abits
-        tree_luts = sum(
-            (product_bits + level) * math.ceil(simd / 2 ** (level + 1))
-            for level in range(max(0, math.ceil(math.log2(simd))))
-        ) if simd > 1 else 0
-        acc_luts = acc_bits
+            bram = 0.0
 
-        # Thresholds: one comparator per level; a memory of thresholds per PE.
-        thr_mem = {"LUT": 0.0, "BRAM_18K": 0.0, "URAM": 0.0}
-        comp_luts = 0
+        # Weight memory: block RAM or logic, as Yosys decides (see memory.py).
+        width = pe * simd * wbits
+        style = self._memory_style(depth, width)
+        wrom = self._weight_profile()
+        if rom_in_block_ram(depth, wrom.nonconst, style):
+            _, blocks, ranges = bram_mapping(depth, wrom.nonconst)
+            bram += blocks
+            # address ranges sharing a block's width are multiplexed after it
+            lut += MVAU_LUT["bram_mux"] * wrom.nonconst * (ranges - 1)
+            ff += clog2(ranges)
+            visible = 1.0
+        else:
+            lut += MVAU_LUT["rom_piece16"] * wrom.pieces16
+            ff += wrom.distinct
+            # A product with a weight from a shallow ROM partly folds into the ROM
+            # logic (the weight is a function of a few address bits): its cost grows
+            # with log2 of the depth, in full from 256 words on.
+            visible = min(1.0, math.log2(max(depth, 1)) / 8)
+
+        # Datapath per PE: SIMD products and their sum (dfx_mvau's f_dot).
+        wx = wbits + (0 if prm["W_SIGNED"] else 1)
+        ax = abits + (0 if prm["A_SIGNED"] else 1)
+        lanes = pe * simd
+        dsp = 0.0
+        if prm["W_BIPOLAR"] and prm["A_BIPOLAR"]:
+            lane_luts = MVAU_LUT["xnor_lane"]  # XNOR + popcount
+        elif prm["A_BIPOLAR"]:
+            lane_luts = MVAU_LUT["abip_lane_bit"] * wbits  # conditional negate + sum
+        elif prm["W_BIPOLAR"]:
+            lane_luts = MVAU_LUT["wbip_lane_bit"] * ax
+        elif self._use_dsp(wbits, abits):
+            lane_luts = 0.0  # multiplier and adder chain in the DSP slices
+            dsp = float(lanes * math.ceil(max(ax, wx) / 25) * math.ceil(min(ax, wx) / 18))
+        else:  # multiplier in LUTs: partial products; signed x signed costs more
+            lane_luts = MVAU_LUT["mult_bit"] * ax * wx
+            if prm["A_SIGNED"]:
+                lane_luts += MVAU_LUT["signed_mult_bit"] * ax * wx
+        lut += visible * lanes * lane_luts
+
+        # Per PE: dot and accumulator registers, accumulator adder (SF > 1), output.
+        dot_bits = self._dot_bits(prm)
+        acc_regs = min(acc, dot_bits + clog2(sf)) if sf > 1 else 0
+        per_pe = acc_regs if dsp else dot_bits + acc_regs
+        if prm["W_BIPOLAR"] and prm["A_BIPOLAR"] and simd % 2 == 0:
+            per_pe -= 1 + (1 if sf > 1 else 0)  # XNOR dot of even SIMD: LSB always 0
+        ff += pe * (per_pe + obits) + 2 * pe * obits  # + 2-entry output buffer
+        lut += pe * (MVAU_LUT["pe"] + MVAU_LUT["out_bit"] * obits)
+        if sf > 1:
+            lut += MVAU_LUT["acc_bit"] * pe * acc
+
+        # Thresholds: a ROM of NF words (logic or block RAM), comparators per PE.
         if levels:
-            comp_luts = levels * math.ceil(acc_bits / 2)
-            thr_depth = mh // pe
-            thr_width = levels * acc_bits
-            thr_one = memory_resources(thr_depth, thr_width, "distributed")
-            if thr_depth == 1:
-                thr_one = {"LUT": 0.0, "BRAM_18K": 0.0, "URAM": 0.0}  # constants
-            thr_mem = {k: v * pe for k, v in thr_one.items()}
+            compares = pe * levels * acc
+            if nf > 1:
+                trom = self._threshold_profile(acc)
+                ff += 2 * clog2(nf)  # fold index delayed to the threshold read
+                if rom_in_block_ram(nf, trom.nonconst, "distributed"):
+                    bram += bram_mapping(nf, trom.nonconst)[1]
+                elif nf > 2:
+                    pieces = trom.pieces64 * (1.3 if nf > 256 else 1.0)
+                    lut += MVAU_LUT["rom_piece64"] * pieces
+                    ff += trom.distinct
+                else:
+                    ff += trom.distinct
+                lut += MVAU_LUT["compare_bit"] * compares
+            else:  # one fold: constant thresholds
+                lut += MVAU_LUT["const_compare_bit"] * compares
 
-        control = 60  # stream handshakes, fold counters
-        lut = control + weight_mem["LUT"] + thr_mem["LUT"] + pe * (
-            mult_luts + tree_luts + acc_luts + comp_luts
-        )
-        ff = control / 2 + simd * abits + pe * (acc_bits + out_bits + tree_luts // 2)
-        bram = weight_mem["BRAM_18K"] + thr_mem["BRAM_18K"]
-        uram = weight_mem["URAM"] + thr_mem["URAM"]
         weight_bits = mw * mh * wbits
         return {
             "LUT": float(round(lut)),
             "FF": float(round(ff)),
             "BRAM_18K": float(bram),
-            "URAM": float(uram),
+            "URAM": 0.0,  # a file-initialised ROM cannot use UltraRAM (see dfx_mvau.v)
             "DSP": dsp,
             "BRAM_efficiency": weight_bits / (bram * BRAM18_BITS) if bram else 1.0,
-            "URAM_efficiency": weight_bits / (uram * URAM_BITS) if uram else 1.0,
+            "URAM_efficiency": 1.0,
         }
+
+    @staticmethod
+    def _dot_bits(prm: dict) -> int:
+        """Width of the dot-product register (dfx_mvau's DW)."""
+        ls = clog2(prm["SIMD"])
+        ax = prm["ABITS"] + (0 if prm["A_SIGNED"] else 1)
+        wx = prm["WBITS"] + (0 if prm["W_SIGNED"] else 1)
+        if prm["W_BIPOLAR"] and prm["A_BIPOLAR"]:
+            natural = ls + 2
+        elif prm["W_BIPOLAR"] or prm["A_BIPOLAR"]:
+            term = ax if prm["W_BIPOLAR"] else wx
+            natural = max(term + ls, ls + 2) + 1
+        else:
+            natural = ax + wx + ls
+        return min(natural, prm["ACCBITS"])
 
     def op_and_param_counts(self) -> dict[str, int]:
         mw, mh = self.get("MW"), self.get("MH")

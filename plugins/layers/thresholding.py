@@ -11,14 +11,31 @@ Node inputs: ``x`` and the thresholds ``T[NumChannels, levels-1]``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
-from dfx.plugins.layers.memory import divisors, memory_resources
+from dfx.plugins.layers.memory import (
+    RomProfile,
+    bram_mapping,
+    clog2,
+    divisors,
+    int_bits,
+    rom_in_block_ram,
+    rom_profile,
+)
+
+#: LUT costs of dfx_thresholding's parts, fitted on Yosys synth_xilinx -family xc7 runs
+#: (27 layers: the shipped models' thresholds and generated ones, PE 1 to 8, 1 to 15
+#: thresholds of 6 to 13 bits).
+THRESHOLDING_LUT = {
+    "base": 1.7,               # stream handshake
+    "rom_piece16": 1.3,        # per distinct 16-word piece of a threshold bit in logic
+    "compare_bit": 0.45,       # per threshold bit compared with a variable threshold
+    "const_compare_bit": 1.5,  # per threshold bit compared with a constant (NF = 1)
+}
 
 
 class Thresholding(HWLayer):
@@ -69,21 +86,60 @@ class Thresholding(HWLayer):
         lo, hi = min(int(t.min()), int(idt.min())), max(int(t.max()), int(idt.max()))
         return signed_bits(lo, hi)
 
+    def _rtl_threshold_bits(self) -> int:
+        """TBITS of dfx_thresholding (what generate_rtl passes)."""
+        return max(self._threshold_bits(), self.input_datatype().bitwidth() + 1)
+
+    def _threshold_profile(self, tbits: int) -> RomProfile:
+        pe = self.get("PE")
+
+        def compute():
+            t = self.thresholds()
+            nf = self.get("NumChannels") // pe
+            codes = (t & ((1 << tbits) - 1)).reshape(nf, pe * t.shape[1])
+            return rom_profile(int_bits(codes, tbits))
+
+        return self.memoized(("threshold_profile", pe, tbits), compute)
+
     def resources(self) -> dict[str, float]:
+        """What Yosys' synth_xilinx (7-series, flattened) makes of dfx_thresholding.v,
+        calibrated with benchmarks/bench_calibrate_estimates.py.
+
+        The thresholds are a ROM of NF = NumChannels/PE words that the RTL always leaves
+        to the tool (``ram_style`` does not reach the hardware): block RAM when Yosys
+        finds that cheaper than logic (see memory.py), else logic addressed by the
+        channel counter, one LUT per distinct 16-word piece of a threshold bit (x1.3,
+        fitted). Each PE compares its input with every threshold (x >= T over TBITS
+        bits: a carry chain, about half a LUT per bit; a constant threshold when NF = 1
+        costs more per bit as the compare becomes plain logic) and counts the hits.
+        Flip-flops are counted register by register.
+        """
         pe = self.get("PE")
         levels = self.thresholds().shape[1]
-        bits = self._threshold_bits()
-        depth = self.get("NumChannels") // pe
-        style = self.get("ram_style")
-        style = "distributed" if style == "auto" else style
-        mem = memory_resources(depth, levels * bits, style) if depth > 1 else {
-            "LUT": 0.0, "BRAM_18K": 0.0, "URAM": 0.0}
-        out_bits = max(1, math.ceil(math.log2(levels + 1)))
-        lut = 40 + pe * (mem["LUT"] + levels * math.ceil(bits / 2) + out_bits)
+        tbits = self._rtl_threshold_bits()
+        ibits = self.input_datatype().bitwidth()
+        obits = self.output_datatype().bitwidth()
+        nf = self.get("NumChannels") // pe
+        compares = pe * levels * tbits
+        lut = THRESHOLDING_LUT["base"]
+        ff = 4 + pe * ibits + 3 * pe * obits  # valid/buffer flags, input, output + buffer
+        bram = 0.0
+        if nf > 1:
+            ff += clog2(nf)  # channel counter
+            rom = self._threshold_profile(tbits)
+            if rom_in_block_ram(nf, rom.nonconst, "distributed"):
+                bram = float(bram_mapping(nf, rom.nonconst)[1])
+            else:
+                ff += rom.distinct  # the registered read (equal columns merge)
+                if nf > 2:
+                    lut += THRESHOLDING_LUT["rom_piece16"] * rom.pieces16
+            lut += THRESHOLDING_LUT["compare_bit"] * compares
+        else:
+            lut += THRESHOLDING_LUT["const_compare_bit"] * compares
         return {
-            "LUT": float(lut),
-            "FF": float(20 + pe * (bits + out_bits)),
-            "BRAM_18K": pe * mem["BRAM_18K"],
+            "LUT": float(round(lut)),
+            "FF": float(ff),
+            "BRAM_18K": bram,
             "URAM": 0.0,
             "DSP": 0.0,
             "BRAM_efficiency": 1.0,
