@@ -57,27 +57,43 @@ def _stitched(tmp: Path):
 
 @pytest.fixture(scope="module")
 def design(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("yosys")
-    old = os.environ.get("DFX_CACHE_DIR")
-    os.environ["DFX_CACHE_DIR"] = str(tmp / "cache")
-    try:
-        model, kinds, stitched = _stitched(tmp)
-    finally:
-        if old is None:
-            os.environ.pop("DFX_CACHE_DIR", None)
-        else:
-            os.environ["DFX_CACHE_DIR"] = old
-    messages = []
-    result = synthesize(stitched, tmp / "synth", family="xc7", part="xc7z020clg400-1",
-                        jobs=2, timeout_s=600, on_progress=messages.append)
-    estimates = {layer.name: layer.resources() for layer in kinds.hw_layers(model)}
-    return {"stitched": stitched, "result": result, "estimates": estimates,
-            "messages": messages, "info": json.loads((stitched / "stitch.json").read_text())}
+    """Built and synthesized once per test run: pytest-xdist workers share the folder
+    (under a file lock) and the pickled result."""
+    import pickle
+
+    from filelock import FileLock
+
+    tmp = tmp_path_factory.getbasetemp().parent / "dfx-yosys-design"
+    with FileLock(str(tmp) + ".lock"):
+        done = tmp / "design.pickle"
+        if not done.is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            old = os.environ.get("DFX_CACHE_DIR")
+            os.environ["DFX_CACHE_DIR"] = str(tmp / "cache")
+            try:
+                model, kinds, stitched = _stitched(tmp)
+            finally:
+                if old is None:
+                    os.environ.pop("DFX_CACHE_DIR", None)
+                else:
+                    os.environ["DFX_CACHE_DIR"] = old
+            messages = []
+            result = synthesize(stitched, tmp / "synth", family="xc7",
+                                part="xc7z020clg400-1", jobs=2, timeout_s=600,
+                                on_progress=messages.append)
+            estimates = {layer.name: layer.resources() for layer in kinds.hw_layers(model)}
+            data = {"stitched": stitched, "result": result, "estimates": estimates,
+                    "messages": messages,
+                    "info": json.loads((stitched / "stitch.json").read_text())}
+            done.write_bytes(pickle.dumps(data))
+    return pickle.loads(done.read_bytes())
 
 
 # -- the synthesis results ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_layer_has_a_row_and_the_top_a_total(design):
     result, info = design["result"], design["info"]
     table = result.table
@@ -100,6 +116,7 @@ def test_every_layer_has_a_row_and_the_top_a_total(design):
     assert any("MVAU_0" in m for m in design["messages"])
 
 
+@pytest.mark.slow
 def test_figures_are_consistent(design):
     table = design["result"].table
     layers = table[table["kind"] == "layer"]
@@ -114,6 +131,7 @@ def test_figures_are_consistent(design):
     assert total["DSP"] >= layers["DSP"].sum()
 
 
+@pytest.mark.slow
 def test_block_weights_map_to_block_ram_and_distributed_ones_do_not(design):
     result = design["result"]
     cells = {}
@@ -127,6 +145,7 @@ def test_block_weights_map_to_block_ram_and_distributed_ones_do_not(design):
     assert table.loc["MVAU_0", "BRAM_18K"] >= 1 and table.loc["MVAU_1", "BRAM_18K"] == 0
 
 
+@pytest.mark.slow
 def test_ooc_summary_has_finn_resource_keys_and_no_timing(design):
     summary = yosys_ooc_summary(design["result"])
     total = design["result"].table.set_index("layer").loc["total"]
@@ -143,6 +162,7 @@ def test_ooc_summary_has_finn_resource_keys_and_no_timing(design):
     json.dumps(summary)  # serialisable as it is
 
 
+@pytest.mark.slow
 def test_estimates_stay_within_the_calibrated_tolerance(design):
     """The calibration (benchmarks/bench_calibrate_estimates.py) on this design: BRAM and
     DSP exact, flip-flops within 10 %, LUTs within 35 % per layer and 25 % on average."""
@@ -160,6 +180,33 @@ def test_estimates_stay_within_the_calibrated_tolerance(design):
     assert sum(errors) / len(errors) <= 0.25, errors
 
 
+@pytest.mark.slow
+def test_fifos_and_width_converters_once_per_distinct_configuration(tmp_path):
+    from dfx.plugins.rtlgen import RTL_LIBRARY
+
+    folder = tmp_path / "stitched_ip"
+    folder.mkdir()
+    for name in ("dfx_fifo.v", "dfx_dwc.v"):
+        shutil.copyfile(RTL_LIBRARY / name, folder / name)
+    fifo = {"WIDTH": 8, "DEPTH": 4, "RAM_STYLE": "auto"}
+    stages = [{"instance": "fifo_0", "module": "dfx_fifo", "kind": "fifo", "params": fifo},
+              {"instance": "dwc_1", "module": "dfx_dwc", "kind": "dwc",
+               "params": {"IN_ELEMS": 2, "OUT_ELEMS": 1, "EBITS": 4, "TOTAL_ELEMS": 8}},
+              {"instance": "fifo_1", "module": "dfx_fifo", "kind": "fifo", "params": fifo}]
+    (folder / "stitch.json").write_text(json.dumps(
+        {"top": "dfx_top", "layers": [], "stages": stages,
+         "files": ["dfx_dwc.v", "dfx_fifo.v"]}))
+    result = synthesize(folder, tmp_path / "out", family="xc7", top=False, fifos=True,
+                        jobs=2, timeout_s=600)
+    assert [run.name for run in result.runs] == ["fifo_0", "dwc_1"]
+    table = result.table.set_index("layer")
+    assert list(table.index) == ["fifo_0", "dwc_1", "fifo_1"]
+    assert (table["FF"] > 0).all() and list(table["kind"]) == ["fifo", "dwc", "fifo"]
+    # equal parameters, one netlist: fifo_1 has fifo_0's figures and stat file
+    assert table.loc["fifo_1", "source"] == table.loc["fifo_0", "source"] == "fifo_0.stat.json"
+    assert table.loc["fifo_1", "LUT"] == table.loc["fifo_0", "LUT"]
+
+
 # -- failures ----------------------------------------------------------------------------
 
 
@@ -169,19 +216,21 @@ def _copy(design, tmp_path) -> Path:
     return copy
 
 
+@pytest.mark.slow
 def test_verilog_syntax_error_is_a_step_error_with_the_first_error_line(design, tmp_path):
     copy = _copy(design, tmp_path)
-    wrapper = copy / "MVAU_1.v"
+    wrapper = copy / "MVAU_0.v"  # the first run: it fails at once, the rest never start
     wrapper.write_text(wrapper.read_text().replace("endmodule", "assign = ;\nendmodule", 1))
     with pytest.raises(StepError) as info:
         synthesize(copy, tmp_path / "out", family="xc7", top=False, timeout_s=120)
     message = str(info.value)
-    assert "MVAU_1" in message and "ERROR:" in message and "syntax error" in message
-    log = tmp_path / "out" / "MVAU_1.yosys.log"
+    assert "MVAU_0" in message and "ERROR:" in message and "syntax error" in message
+    log = tmp_path / "out" / "MVAU_0.yosys.log"
     assert str(log) in message and log.is_file()
     first = next(line for line in log.read_text().splitlines() if "ERROR:" in line)
     assert first.strip() in message
-    assert not (tmp_path / "out" / "MVAU_1.stat.json").exists()
+    assert not (tmp_path / "out" / "MVAU_0.stat.json").exists()
+    assert not list((tmp_path / "out").glob("*.stat.json"))  # the other runs were stopped
     assert not list((tmp_path / "out").glob(".*.tmp"))
 
 
@@ -199,6 +248,7 @@ def _processes_running(script: Path) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_timeout_kills_the_worker(design, tmp_path):
     with pytest.raises(StepError, match=r"did not finish within 0\.3 s") as info:
@@ -210,7 +260,17 @@ def test_timeout_kills_the_worker(design, tmp_path):
     assert _processes_running((tmp_path / "out" / "dfx_top.ys").resolve()) == []
 
 
-def test_missing_pyosys_says_how_to_install_it(monkeypatch, tmp_path, design):
+def _minimal_stitched(tmp_path) -> Path:
+    folder = tmp_path / "stitched_ip"
+    folder.mkdir()
+    (folder / "dfx_top.v").write_text("module dfx_top(input wire a, output wire b);\n"
+                                      "  assign b = a;\nendmodule\n")
+    (folder / "stitch.json").write_text(json.dumps({"top": "dfx_top", "layers": [],
+                                                    "stages": [], "files": ["dfx_top.v"]}))
+    return folder
+
+
+def test_missing_pyosys_says_how_to_install_it(monkeypatch, tmp_path):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a, **k: None if name == "pyosys" else real(name, *a, **k))
@@ -219,7 +279,8 @@ def test_missing_pyosys_says_how_to_install_it(monkeypatch, tmp_path, design):
     with pytest.raises(ToolNotFoundError, match="pip install pyosys"):
         find_yosys()
     with pytest.raises(ToolNotFoundError, match="pip install pyosys"):
-        synthesize(design["stitched"], tmp_path / "out", family="xc7")
+        synthesize(_minimal_stitched(tmp_path), tmp_path / "out", family="xc7")
+    assert not (tmp_path / "out").exists()  # nothing written without a Yosys
     monkeypatch.setenv("DFX_YOSYS", "no-such-yosys")
     with pytest.raises(ToolNotFoundError, match="DFX_YOSYS"):
         find_yosys()
