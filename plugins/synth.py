@@ -135,24 +135,34 @@ def _ran(ctx, purpose: str, vivado, run, scripts: list[dict], outputs: list[str]
 # -- step_create_stitched_ip: the IP packaging ------------------------------------------------
 
 
+def _package_script(rtl: Path, base: Path, part: str, board_part: str | None, cfg, *,
+                    project: str) -> tuple[Path, Path]:
+    """``base/package_ip.tcl``, which packages the stitched RTL in ``rtl`` as the IP
+    :data:`IP_VLNV` into ``base/ip`` (project in ``base/<project>``); the script and the
+    IP folder."""
+    from dfx.tcl.scripts import write_stitched_ip_script
+
+    ip_dir = base / "ip"
+    script = write_stitched_ip_script(
+        rtl, base / "package_ip.tcl", part=part, board_part=board_part,
+        clk_period_ns=cfg.synth_clk_period_ns, project_dir=base / project, ip_dir=ip_dir,
+        ip_name=IP_NAME, vendor=IP_VENDOR, library=IP_LIBRARY, version=IP_VERSION)
+    return script, ip_dir
+
+
 def package_stitched_ip(stitched_dir: Path, cfg, ctx) -> None:
     """Write ``package_ip.tcl`` beside the stitched RTL, dry-run it, and run it in Vivado
     when Vivado is found and ``stitched_ip`` is asked for (the project goes to
     ``stitched_ip/vivado_project/``, the IP to ``stitched_ip/ip/``)."""
-    from dfx.tcl.scripts import write_stitched_ip_script
-
     board = ctx.board
     part = cfg.fpga_part or (board.part if board else None)
     if not part:
         ctx.log.warning("stitched_ip/package_ip.tcl not written: packaging the IP needs the "
                         "FPGA part; set 'board' (see dfx boards) or 'fpga_part'")
         return
-    script = write_stitched_ip_script(
-        stitched_dir, stitched_dir / "package_ip.tcl", part=part,
-        board_part=board.board_part if board else None,
-        clk_period_ns=cfg.synth_clk_period_ns,
-        project_dir=stitched_dir / "vivado_project", ip_dir=stitched_dir / "ip",
-        ip_name=IP_NAME, vendor=IP_VENDOR, library=IP_LIBRARY, version=IP_VERSION)
+    script, _ = _package_script(stitched_dir, stitched_dir, part,
+                                board.board_part if board else None, cfg,
+                                project="vivado_project")
     scripts = [_dry_run(script, ctx, "IP packaging")]
     if "stitched_ip" not in {str(o) for o in cfg.generate_outputs}:
         return
@@ -335,14 +345,10 @@ def synthesize_bitfile(model, cfg, ctx):
 
 
 def _zynq(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
-    from dfx.tcl.scripts import write_stitched_ip_script, write_zynq_shell_script
+    from dfx.tcl.scripts import write_zynq_shell_script
 
-    ip_dir = base / "ip"
-    package = write_stitched_ip_script(
-        rtl, base / "package_ip.tcl", part=board.part, board_part=board.board_part,
-        clk_period_ns=cfg.synth_clk_period_ns, project_dir=base / "ip_project",
-        ip_dir=ip_dir, ip_name=IP_NAME, vendor=IP_VENDOR, library=IP_LIBRARY,
-        version=IP_VERSION)
+    package, ip_dir = _package_script(rtl, base, board.part, board.board_part, cfg,
+                                      project="ip_project")
     reports = base / "reports"
     shell = write_zynq_shell_script(
         base / "zynq_shell.tcl", board=board, ip_repo=ip_dir, ip_vlnv=IP_VLNV,
@@ -382,7 +388,7 @@ def _post_synth_from_shell(ctx, reports: Path, info: dict) -> None:
 
 
 def _alveo(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
-    from dfx.tcl.scripts import write_alveo_scripts, write_stitched_ip_script
+    from dfx.tcl.scripts import write_alveo_scripts
 
     if cfg.vitis_platform and board.platform and cfg.vitis_platform != board.platform:
         import dataclasses
@@ -390,12 +396,8 @@ def _alveo(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
         ctx.log.info("vitis_platform %s replaces the board's %s", cfg.vitis_platform,
                      board.platform)
         board = dataclasses.replace(board, platform=cfg.vitis_platform)
-    ip_dir = base / "ip"
-    package = write_stitched_ip_script(
-        rtl, base / "package_ip.tcl", part=board.part, board_part=board.board_part,
-        clk_period_ns=cfg.synth_clk_period_ns, project_dir=base / "ip_project",
-        ip_dir=ip_dir, ip_name=IP_NAME, vendor=IP_VENDOR, library=IP_LIBRARY,
-        version=IP_VERSION)
+    package, ip_dir = _package_script(rtl, base, board.part, board.board_part, cfg,
+                                      project="ip_project")
     alveo = write_alveo_scripts(base, board=board, ip_dir=ip_dir, ip_vlnv=IP_VLNV,
                                 stitch_info=info, clk_period_ns=cfg.synth_clk_period_ns,
                                 kernel_name=IP_NAME)
