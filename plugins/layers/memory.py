@@ -233,6 +233,15 @@ def rom_profile(bits: np.ndarray) -> RomProfile:
                       _pieces(cols, 64) if nonconst else 0)
 
 
+def threshold_rom_profile(thresholds: np.ndarray, pe: int, bits: int) -> RomProfile:
+    """The :class:`RomProfile` of a threshold ROM as dfx's RTL lays it out: one row of
+    ``thresholds`` per channel, word ``nf`` holding the ``bits``-bit two's-complement codes
+    of channels ``nf*pe .. nf*pe+pe-1``."""
+    t = np.asarray(thresholds, dtype=np.int64)
+    codes = (t & ((1 << bits) - 1)).reshape(t.shape[0] // pe, pe * t.shape[1])
+    return rom_profile(int_bits(codes, bits))
+
+
 def int_bits(codes: np.ndarray, bits: int) -> np.ndarray:
     """Unsigned ``bits``-bit codes ``[..., n]`` -> their bits, ``[..., n * bits]``, LSB first."""
     codes = np.asarray(codes, dtype=np.uint64)

@@ -31,6 +31,7 @@ from dfx.plugins.layers.memory import (
     ram_resources,
     rom_in_block_ram,
     rom_profile,
+    threshold_rom_profile,
 )
 
 #: LUT costs of the parts of dfx_mvau, fitted (non-negative least squares, weighted by
@@ -210,14 +211,8 @@ class MVAU(HWLayer):
     def _threshold_profile(self, acc_bits: int) -> RomProfile:
         """The threshold ROM as the RTL lays it out (word nf, PE*levels thresholds)."""
         pe = self.get("PE")
-
-        def compute():
-            t = self.thresholds()
-            nf = self.get("MH") // pe
-            codes = (t & ((1 << acc_bits) - 1)).reshape(nf, pe * t.shape[1])
-            return rom_profile(int_bits(codes, acc_bits))
-
-        return self.memoized(("threshold_profile", pe, acc_bits), compute)
+        return self.memoized(("threshold_profile", pe, acc_bits),
+                             lambda: threshold_rom_profile(self.thresholds(), pe, acc_bits))
 
     def resources(self) -> dict[str, float]:
         prm = self._rtl_params()

@@ -22,9 +22,8 @@ from dfx.plugins.layers.memory import (
     bram_mapping,
     clog2,
     divisors,
-    int_bits,
     rom_in_block_ram,
-    rom_profile,
+    threshold_rom_profile,
 )
 
 #: LUT costs of dfx_thresholding's parts, fitted on Yosys synth_xilinx -family xc7 runs
@@ -92,14 +91,8 @@ class Thresholding(HWLayer):
 
     def _threshold_profile(self, tbits: int) -> RomProfile:
         pe = self.get("PE")
-
-        def compute():
-            t = self.thresholds()
-            nf = self.get("NumChannels") // pe
-            codes = (t & ((1 << tbits) - 1)).reshape(nf, pe * t.shape[1])
-            return rom_profile(int_bits(codes, tbits))
-
-        return self.memoized(("threshold_profile", pe, tbits), compute)
+        return self.memoized(("threshold_profile", pe, tbits),
+                             lambda: threshold_rom_profile(self.thresholds(), pe, tbits))
 
     def resources(self) -> dict[str, float]:
         """What Yosys' synth_xilinx (7-series, flattened) makes of dfx_thresholding.v,
