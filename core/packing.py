@@ -60,9 +60,15 @@ def decode_elements(codes: np.ndarray, datatype) -> np.ndarray:
 def pack_words(values: np.ndarray, datatype, elements_per_word: int) -> list[int]:
     """A flat sequence of values -> stream words as Python ints (arbitrary width)."""
     codes = encode_elements(np.asarray(values).reshape(-1), datatype)
+    return join_codes(codes, datatype.bitwidth(), elements_per_word)
+
+
+def join_codes(codes: np.ndarray, bits: int, elements_per_word: int) -> list[int]:
+    """Unsigned ``bits``-bit codes, in order -> words of ``elements_per_word`` codes as
+    Python ints (code i of a word in bits [i*bits, (i+1)*bits))."""
+    codes = np.asarray(codes).reshape(-1)
     if codes.size % elements_per_word:
         raise ValueError(f"{codes.size} elements do not fill words of {elements_per_word}")
-    bits = datatype.bitwidth()
     words = []
     for start in range(0, codes.size, elements_per_word):
         word = 0

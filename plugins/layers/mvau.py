@@ -381,38 +381,20 @@ class MVAU(HWLayer):
 
     def weight_words(self) -> list[int]:
         """Weight memory words: address nf*SF+sf, weight (pe, simd) at slot pe*SIMD+simd."""
-        from dfx.packing import encode_elements
+        from dfx.packing import pack_words
 
-        w = self.weights()
         pe, simd = self.get("PE"), self.get("SIMD")
-        mw, mh = self.get("MW"), self.get("MH")
-        codes = encode_elements(w, self.weight_datatype()).astype(object)
-        bits = self.weight_datatype().bitwidth()
-        words = []
-        for nf in range(mh // pe):
-            for sf in range(mw // simd):
-                block = codes[sf * simd:(sf + 1) * simd, nf * pe:(nf + 1) * pe]  # [simd, pe]
-                word = 0
-                for p in range(pe):
-                    for s in range(simd):
-                        word |= int(block[s, p]) << ((p * simd + s) * bits)
-                words.append(word)
-        return words
+        sf, nf = self.get("MW") // simd, self.get("MH") // pe
+        # weights [MW, MH] = [sf, simd, nf, pe] -> word order [nf, sf], slots [pe, simd]
+        ordered = self.weights().reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
+        return pack_words(ordered, self.weight_datatype(), pe * simd)
 
     def threshold_words(self, acc_bits: int) -> list[int]:
         """Threshold memory words: address nf, threshold k of pe at slot pe*L+k."""
+        from dfx.packing import join_codes
+
         t = self.thresholds()
-        pe = self.get("PE")
-        levels = t.shape[1]
-        mask = (1 << acc_bits) - 1
-        words = []
-        for nf in range(self.get("MH") // pe):
-            word = 0
-            for p in range(pe):
-                for k in range(levels):
-                    word |= (int(t[nf * pe + p, k]) & mask) << ((p * levels + k) * acc_bits)
-            words.append(word)
-        return words
+        return join_codes(t & ((1 << acc_bits) - 1), acc_bits, self.get("PE") * t.shape[1])
 
     def generate_rtl(self, out_dir) -> RTLModule:
         from pathlib import Path

@@ -157,21 +157,16 @@ class Thresholding(HWLayer):
     def generate_rtl(self, out_dir) -> RTLModule:
         from pathlib import Path
 
+        from dfx.packing import join_codes
         from dfx.plugins.rtlgen import write_memory, write_wrapper
 
         out_dir = Path(out_dir)
         idt, odt = self.input_datatype(), self.output_datatype()
         t = self.thresholds()
         pe, levels = self.get("PE"), t.shape[1]
-        tbits = max(self._threshold_bits(), idt.bitwidth() + 1)
-        mask = (1 << tbits) - 1
-        words = []
-        for j in range(self.get("NumChannels") // pe):
-            word = 0
-            for p in range(pe):
-                for k in range(levels):
-                    word |= (int(t[j * pe + p, k]) & mask) << ((p * levels + k) * tbits)
-            words.append(word)
+        tbits = self._rtl_threshold_bits()
+        # word j: threshold k of channel j*PE+p at slot p*levels+k
+        words = join_codes(t & ((1 << tbits) - 1), tbits, pe * levels)
         tfile = write_memory(out_dir / f"{self.name}_thresholds.dat", words, pe * levels * tbits)
         params = {
             "CHANNELS": self.get("NumChannels"), "PE": pe, "IBITS": idt.bitwidth(),
