@@ -261,18 +261,8 @@ class Build:
         return make_key(
             "dfx-step", __version__, input_hash, step.name, step.version,
             self._config_part(step), self._fingerprints(step), self._verify_part(step),
-            self._environment(step),
+            step.environment(self.cfg) if step.environment else None,
         )
-
-    def _environment(self, step: Step):
-        """The step's ``environment`` data; it may take the configuration (a tool chosen
-        by a config key, such as ``vivado_path``)."""
-        if not step.environment:
-            return None
-        import inspect
-
-        takes_cfg = bool(inspect.signature(step.environment).parameters)
-        return step.environment(self.cfg) if takes_cfg else step.environment()
 
     # -- staging output folder -------------------------------------------
     def _make_staging(self) -> Path:

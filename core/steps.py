@@ -47,8 +47,8 @@ class Step:
                      before the first one starts; raises :class:`dfx.errors.ConfigError`
                      for a configuration the step cannot work with (a missing board, say),
                      so the user learns it at once, not after the earlier steps.
-    environment:     ``environment() -> JSON data`` (or ``environment(cfg)``) describing
-                     the tools the step uses (e.g. the Verilator version, or None when
+    environment:     ``environment(cfg) -> JSON data`` describing the tools the step
+                     uses (e.g. the Verilator version, or None when
                      missing); part of the key, so installing a tool reruns the steps that
                      did without it.
     """
@@ -67,7 +67,7 @@ class Step:
     cacheable: bool = True
     description: str = ""
     verifier: Callable[..., Any] | None = None
-    environment: Callable[..., Any] | None = None
+    environment: Callable[[Any], Any] | None = None
     preflight: Callable[[Any, Any], None] | None = None
 
     def __post_init__(self):

@@ -90,39 +90,24 @@ def _vivado_version(cfg):
 
 
 def _synth_tools(cfg):
-    """The tool out-of-context synthesis would use, for the cache key."""
-    from dfx.plugins.synth import vivado_environment
+    from dfx.plugins.synth import ooc_environment
 
-    vivado = None if str(cfg.ooc_synth_tool) == "yosys" else vivado_environment(cfg)
-    if vivado:
-        return vivado
-    from dfx.errors import ToolNotFoundError
-    from dfx.plugins.yosys_synth import find_yosys
-
-    try:
-        return f"yosys {find_yosys().version}"
-    except ToolNotFoundError:
-        return None
+    return ooc_environment(cfg)
 
 
 def _bitfile_preflight(cfg, board):
-    from dfx.errors import ConfigError
+    from dfx.plugins.synth import bitfile_preflight
 
-    if board is None:
-        raise ConfigError("generate_outputs: the bitfile output needs 'board' (see dfx "
-                          "boards): the shell (processing system and DMA, or the Alveo "
-                          "platform) depends on it")
+    bitfile_preflight(cfg, board)
 
 
 def _ooc_preflight(cfg, board):
-    from dfx.errors import ConfigError
+    from dfx.plugins.synth import ooc_preflight
 
-    if board is None and not cfg.fpga_part:
-        raise ConfigError("generate_outputs: out_of_context_synth needs the FPGA part: set "
-                          "'board' (see dfx boards) or 'fpga_part'")
+    ooc_preflight(cfg, board)
 
 
-def _verilator_version():
+def _verilator_version(cfg):
     from dfx.errors import ToolNotFoundError
     from dfx.tools import find_verilator
 
@@ -138,7 +123,7 @@ def _verify_rtlsim(model, x, files_dir, layer_kinds):
     return verify_rtlsim(model, x, files_dir, layer_kinds)
 
 
-VIVADO_FIELDS = ("generate_outputs", "synth_clk_period_ns", "board", "fpga_part",
+VIVADO_FIELDS = ("synth_clk_period_ns", "board", "fpga_part",
                  "vivado_path", "vivado_timeout_minutes")
 FOLDING_FIELDS = ("target_fps", "synth_clk_period_ns", "mvau_wwidth_max", "board",
                   "folding_objective", "resource_budget_fraction")
@@ -176,7 +161,9 @@ def dfx_register_steps():
              description="FIFO depths by Verilator simulation (auto_fifo_depths)"),
         Step("step_create_stitched_ip", _step_create_stitched_ip, hooks=("dfx_ip_stitch",),
              uses_layer_kinds=True, outputs=HW_OUTPUTS, verify_as="rtlsim",
-             verifier=_verify_rtlsim, config_fields=VIVADO_FIELDS,
+             verifier=_verify_rtlsim,
+             # generate_outputs: Vivado packages the IP only when stitched_ip is asked for
+             config_fields=(*VIVADO_FIELDS, "generate_outputs"),
              environment=_vivado_version,
              description="one AXI-Stream top with FIFOs and width converters (stitched_ip/), "
                          "packaged as a Vivado IP"),

@@ -57,24 +57,51 @@ def vivado_or_none(cfg, ctx):
         return None
 
 
-def vivado_environment(cfg=None) -> str | None:
+def vivado_environment(cfg) -> str | None:
     """The Vivado release that would run (part of the cache key of the Vivado steps):
     a build made without Vivado is not reused once Vivado is installed."""
     from dfx.tcl.vivado import find_vivado
 
     try:
-        vivado = find_vivado(getattr(cfg, "vivado_path", None) or None)
+        vivado = find_vivado(cfg.vivado_path or None)
     except ToolNotFoundError:
         return None
     return f"vivado {vivado.version_string}"
 
 
-def _part(cfg, ctx, what: str) -> str:
-    part = cfg.fpga_part or (ctx.board.part if ctx.board else None)
-    if not part:
-        raise ConfigError(f"{what} needs the FPGA part: set 'board' (see dfx boards) or "
-                          f"'fpga_part'")
-    return part
+def fpga_part(cfg, board) -> str | None:
+    """The part the Vivado and Yosys steps target: ``fpga_part``, else the board's."""
+    return cfg.fpga_part or (board.part if board else None)
+
+
+def ooc_preflight(cfg, board) -> None:
+    """Out-of-context synthesis needs a part (checked before the build starts)."""
+    if not fpga_part(cfg, board):
+        raise ConfigError("generate_outputs: out_of_context_synth needs the FPGA part: set "
+                          "'board' (see dfx boards) or 'fpga_part'")
+
+
+def bitfile_preflight(cfg, board) -> None:
+    """A bitfile needs a board (checked before the build starts)."""
+    if board is None:
+        raise ConfigError("generate_outputs: the bitfile output needs 'board' (see dfx "
+                          "boards): the shell (processing system and DMA, or the Alveo "
+                          "platform) depends on it")
+
+
+def ooc_environment(cfg) -> str | None:
+    """The tool out-of-context synthesis would use, for the step's cache key (the same
+    choice as :func:`_synth_tool` makes when the step runs)."""
+    if str(cfg.ooc_synth_tool) != "yosys":
+        vivado = vivado_environment(cfg)
+        if vivado or str(cfg.ooc_synth_tool) == "vivado":
+            return vivado
+    from dfx.plugins.yosys_synth import find_yosys
+
+    try:
+        return f"yosys {find_yosys().version}"
+    except ToolNotFoundError:
+        return None
 
 
 def _timeout_s(cfg) -> float:
@@ -155,7 +182,7 @@ def package_stitched_ip(stitched_dir: Path, cfg, ctx) -> None:
     when Vivado is found and ``stitched_ip`` is asked for (the project goes to
     ``stitched_ip/vivado_project/``, the IP to ``stitched_ip/ip/``)."""
     board = ctx.board
-    part = cfg.fpga_part or (board.part if board else None)
+    part = fpga_part(cfg, board)
     if not part:
         ctx.log.warning("stitched_ip/package_ip.tcl not written: packaging the IP needs the "
                         "FPGA part; set 'board' (see dfx boards) or 'fpga_part'")
@@ -199,7 +226,8 @@ def out_of_context_synthesis(model, cfg, ctx):
     """Synthesize the stitched accelerator out of context; write FINN's two JSON reports."""
     from dfx.plugins.hw import stitch_to
 
-    part = _part(cfg, ctx, "out-of-context synthesis")
+    ooc_preflight(cfg, ctx.board)
+    part = fpga_part(cfg, ctx.board)
     base = ctx.output_path(f"{OOC_DIR}/x").parent
     # The step's own copy of the stitched RTL: stitching is deterministic, and the copy
     # keeps this step's scripts and their sources together in one folder.
@@ -223,10 +251,6 @@ def out_of_context_synthesis(model, cfg, ctx):
                      instead="Yosys synthesized the design (resources, no timing)")
         _ooc_yosys(cfg, ctx, base, rtl, info, part, detail)
     return model
-
-
-def _max_cycles(info: dict) -> int | None:
-    return info.get("max_layer_cycles")
 
 
 def _ooc_vivado(cfg, ctx, base: Path, script: Path, scripts: list[dict], info: dict,
@@ -254,7 +278,7 @@ def _ooc_vivado(cfg, ctx, base: Path, script: Path, scripts: list[dict], info: d
     flat = read_vivado_utilization(flat_rpt)
     timing = read_vivado_timing_summary(timing_rpt)
     ooc = ooc_from_vivado(flat, timing, clk_period_ns=cfg.synth_clk_period_ns,
-                          max_cycles=_max_cycles(info), folder=OOC_DIR)
+                          max_cycles=info.get("max_layer_cycles"), folder=OOC_DIR)
     ctx.write_report("ooc_synth_and_timing.json", ooc)
     hier = read_vivado_utilization_hierarchical(hier_rpt)
     per_layer = layer_resources_from_hierarchy(hier, info["layers"], top_module=info["top"])
@@ -327,10 +351,8 @@ def synthesize_bitfile(model, cfg, ctx):
     """The bitfile: Zynq shell (``vivado_zynq``) or Alveo link (``vitis_alveo``)."""
     from dfx.plugins.hw import stitch_to
 
+    bitfile_preflight(cfg, ctx.board)
     board = ctx.board
-    if board is None:
-        raise ConfigError("the bitfile output needs 'board' (see dfx boards): the shell "
-                          "depends on it")
     flow = str(cfg.shell_flow_type or board.shell_flow_type)
     base = ctx.output_path(f"{BITFILE_DIR}/x").parent
     rtl = base / "rtl"
