@@ -22,7 +22,7 @@ PLUGINS_HELP = ("plugins to load, comma-separated: built-in names (default), ent
 
 
 def _metavar(type_str: str) -> str:
-    """A flag's value placeholder from its type: ``N``, ``X.Y``, ``true|false``, the choices
+    """A flag's value placeholder from its type: ``N``, ``X``, ``true|false``, the choices
     of an enum, ``A,B,...`` for lists (``null`` is accepted wherever the type allows it)."""
     base = type_str.replace(" | None", "").strip()
     if base.startswith("list[") and base.endswith("]"):
@@ -336,7 +336,7 @@ def cmd_report(args) -> int:
         table, what = tables["layers"], "per-layer table"
     else:
         kind = detect_report_kind(paths[0])
-        table = read_report(paths[0])
+        table = read_report(paths[0], kind)
         print(format_report_table(table, f"{paths[0].name} ({kind})"))
         what = f"{kind} table"
     if args.csv:

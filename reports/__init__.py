@@ -368,12 +368,12 @@ def summary_table(build_dir: Path) -> pd.DataFrame | None:
         return None
     perf, rtlsim, ooc = perf or {}, rtlsim or {}, ooc or {}
     estimate_total = (totals or {}).get("total", {})
-    synth_total = (post or {}).get("(top)", {})
+    synth_total = (post or {}).get(TOP_KEY, {})
     rows = []
     for metric, (estimate_key, rtlsim_key) in _PERFORMANCE_METRICS.items():
         synth = ooc.get("estimated_throughput_fps") if metric == "throughput_fps" else None
         rows.append((metric, perf.get(estimate_key), rtlsim.get(rtlsim_key), synth))
-    for kind in ("LUT", "LUTRAM", "SRL", "FF", "BRAM_18K", "URAM", "DSP"):
+    for kind in UTILIZATION_COLUMNS:
         rows.append((kind, estimate_total.get(kind), None, synth_total.get(kind)))
     if "WNS" in ooc:
         rows.append(("WNS_ns", None, None, ooc.get("WNS")))
@@ -393,7 +393,7 @@ def compare_builds(build_a: Path, build_b: Path) -> dict[str, pd.DataFrame]:
     resources of A and B, estimated and, where both have it, synthesised)."""
     a_tables, b_tables = build_tables(build_a), build_tables(build_b)
     out: dict[str, pd.DataFrame] = {}
-    sa, sb = summary_table(Path(build_a)), summary_table(Path(build_b))
+    sa, sb = a_tables.get("summary"), b_tables.get("summary")
     if sa is not None and sb is not None:
         rows = []
         for source in ("estimate", "rtlsim", "synth"):
@@ -594,7 +594,7 @@ from dfx.reports.hls import (  # noqa: E402
     read_hls_csynth_text,
     read_hls_csynth_xml,
 )
-from dfx.reports.synth import synth_layer_table  # noqa: E402
+from dfx.reports.synth import TOP_KEY, synth_layer_table  # noqa: E402
 from dfx.reports.vivado import (  # noqa: E402
     LOG_COLUMNS,
     TIMING_COLUMNS,

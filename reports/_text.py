@@ -256,10 +256,6 @@ def vivado_version(tool_version: str | None) -> str | None:
 # -- frames ---------------------------------------------------------------------------------
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def typed_frame(rows: list[dict], columns: Sequence[str], *, counts: Iterable[str] = (),
                 floats: Iterable[str] = (), flags: Iterable[str] = ()) -> pd.DataFrame:
     """A frame with exactly ``columns`` (a key missing from a row is a missing value).

@@ -40,6 +40,7 @@ import pandas as pd
 from dfx.reports import ReportError
 from dfx.reports._text import read_text, typed_frame, vivado_header
 from dfx.reports.hls import read_hls_csynth_summary, read_hls_csynth_text, read_hls_csynth_xml
+from dfx.reports.synth import TOP_KEY, post_synth_table
 from dfx.reports.vivado import (
     read_vivado_log,
     read_vivado_timing_summary,
@@ -74,7 +75,7 @@ def _json_kind(path: Path, text: str) -> str:
     values = list(data.values())
     if "LUT" in data and "tool" in data and not isinstance(data["LUT"], dict):
         return "dfx_ooc_synth"
-    if "(top)" in data and all(isinstance(v, dict) for v in values):
+    if TOP_KEY in data and all(isinstance(v, dict) for v in values):
         return "dfx_post_synth_resources"
     if {"runtime[ms]", "cycles"} <= data.keys() and any("throughput" in k for k in data):
         return "dfx_rtlsim_performance"
@@ -197,20 +198,6 @@ def _read_ooc(path: Path) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def _read_post_synth(path: Path) -> pd.DataFrame:
-    from dfx.reports.synth import SYNTH_RESOURCES
-
-    data = _json(path)
-    rows = []
-    for layer, entry in data.items():
-        if not isinstance(entry, dict):
-            raise ReportError(f"report file {path}: entry {layer!r} is not an object")
-        rows.append({"layer": layer, **{k: entry.get(k) for k in SYNTH_RESOURCES},
-                     "tool": entry.get("tool"), "source": entry.get("source") or path.name})
-    return typed_frame(rows, ["layer", *SYNTH_RESOURCES, "tool", "source"],
-                       counts=list(SYNTH_RESOURCES))
-
-
 _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "vivado_utilization": read_vivado_utilization,
     "vivado_utilization_hierarchical": read_vivado_utilization_hierarchical,
@@ -225,7 +212,7 @@ _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "dfx_estimate_network": lambda p: _read_one_row(p, _ESTIMATE_TOOL),
     "dfx_rtlsim_performance": lambda p: _read_one_row(p, "dfx-rtlsim"),
     "dfx_ooc_synth": _read_ooc,
-    "dfx_post_synth_resources": _read_post_synth,
+    "dfx_post_synth_resources": post_synth_table,
     "dfx_time_per_step": _read_steps,
     "dfx_verify_results": _read_verify,
 }
@@ -233,12 +220,16 @@ _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 REPORT_KINDS = tuple(_READERS)
 
 
-def read_report(path: Path | str) -> pd.DataFrame:
+def read_report(path: Path | str, kind: str | None = None) -> pd.DataFrame:
     """The table of any report dfx knows, read by the reader of its kind
     (:func:`detect_report_kind`): see :mod:`dfx.reports.vivado`, :mod:`dfx.reports.hls`,
     :mod:`dfx.reports.yosys` for the columns. ``vivado_log`` gives the ``ERROR`` and
-    ``CRITICAL WARNING`` messages.
+    ``CRITICAL WARNING`` messages. ``kind`` (one of :data:`REPORT_KINDS`) skips the
+    detection when the caller has already made it.
     """
     path = Path(path)
-    kind = detect_report_kind(path)
+    if kind is None:
+        kind = detect_report_kind(path)
+    elif kind not in _READERS:
+        raise ValueError(f"unknown report kind {kind!r}; known: {', '.join(_READERS)}")
     return _READERS[kind](path)

@@ -31,24 +31,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from dfx.reports import ReportError, read_json_report
+from dfx.reports import POST_SYNTH_FILE, ReportError, read_json_report
 from dfx.reports._text import typed_frame
+from dfx.reports.vivado import UTILIZATION_COLUMNS
 
 __all__ = [
-    "OOC_FILE",
-    "POST_SYNTH_FILE",
     "SYNTH_RESOURCES",
     "TOP_KEY",
     "layer_resources_from_hierarchy",
     "ooc_from_vivado",
     "post_synth_resources",
+    "post_synth_table",
     "synth_layer_table",
 ]
 
-OOC_FILE = "report/ooc_synth_and_timing.json"
-POST_SYNTH_FILE = "report/post_synth_resources.json"
 TOP_KEY = "(top)"
-SYNTH_RESOURCES = ("LUT", "LUTRAM", "SRL", "FF", "BRAM_18K", "URAM", "DSP")
+SYNTH_RESOURCES = UTILIZATION_COLUMNS  # the same columns as every synthesis table
 
 
 def _count(value) -> int | float | None:
@@ -115,23 +113,28 @@ def post_synth_resources(per_instance: Mapping[str, Mapping], tool: str,
     return out
 
 
-def synth_layer_table(build_dir: Path) -> pd.DataFrame | None:
-    """``report/post_synth_resources.json`` as a per-layer table (``(top)`` left out):
-    ``layer``, the resources, ``tool``, ``source``; ``None`` if the build has no such file."""
-    path = Path(build_dir) / POST_SYNTH_FILE
-    if not path.is_file():
-        return None
+def post_synth_table(path: Path, *, keep_top: bool = True) -> pd.DataFrame:
+    """A ``post_synth_resources.json`` file as a table: ``layer`` (``(top)`` included with
+    ``keep_top``), the resources, ``tool``, ``source``."""
+    path = Path(path)
     data = read_json_report(path)
     rows = []
     for layer, entry in data.items():
         if not isinstance(entry, dict):
             raise ReportError(f"report file {path}: entry {layer!r} is not an object")
-        if layer == TOP_KEY:
+        if layer == TOP_KEY and not keep_top:
             continue
         rows.append({"layer": layer, **_resources(entry), "tool": entry.get("tool"),
-                     "source": entry.get("source")})
+                     "source": entry.get("source") or path.name})
     return typed_frame(rows, ["layer", *SYNTH_RESOURCES, "tool", "source"],
                        counts=list(SYNTH_RESOURCES))
+
+
+def synth_layer_table(build_dir: Path) -> pd.DataFrame | None:
+    """``report/post_synth_resources.json`` as a per-layer table (``(top)`` left out);
+    ``None`` if the build has no such file."""
+    path = Path(build_dir) / POST_SYNTH_FILE
+    return post_synth_table(path, keep_top=False) if path.is_file() else None
 
 
 # -- ooc_synth_and_timing.json ------------------------------------------------------------
