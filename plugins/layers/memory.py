@@ -1,12 +1,6 @@
 """Shared cost rules for the default layer kinds: on-chip memories and divisors.
 
-Two sets of rules live here.
-
-Device-level rules (:func:`memory_resources`), written from the devices' documented
-primitives: a LUT6 holds a 64 x 1 memory, an 18 Kb block RAM can be shaped 16K x 1 ...
-512 x 36, an UltraRAM block is 4K x 72.
-
-Synthesis-level rules, calibrated against Yosys ``synth_xilinx -family xc7 -flatten``
+The memory rules are calibrated against Yosys ``synth_xilinx -family xc7 -flatten``
 (``benchmarks/bench_calibrate_estimates.py``), which the layer estimates use. Yosys'
 ``memory_libmap`` maps each memory by a documented cost model, reproduced here:
 
@@ -28,16 +22,12 @@ consecutive words that LUTs must hold.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
-BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 BRAM18_BITS = 18 * 1024
-URAM_SHAPE = (4096, 72)
-URAM_BITS = 4096 * 72
 
 #: How many LUTs one unit of each resource is worth when no board says
 #: otherwise; used to compare foldings that trade LUTs for memories.
@@ -47,38 +37,6 @@ LUT_EQUIVALENT = {"LUT": 1.0, "FF": 0.25, "BRAM_18K": 256.0, "URAM": 2048.0, "DS
 @cache
 def divisors(n: int) -> tuple[int, ...]:
     return tuple(d for d in range(1, n + 1) if n % d == 0)
-
-
-def lutram_luts(depth: int, width: int) -> int:
-    if depth <= 0 or width <= 0:
-        return 0
-    return width * math.ceil(depth / 64)
-
-
-def bram18_count(depth: int, width: int) -> int:
-    if depth <= 0 or width <= 0:
-        return 0
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM18_SHAPES)
-
-
-def uram_count(depth: int, width: int) -> int:
-    if depth <= 0 or width <= 0:
-        return 0
-    return math.ceil(depth / URAM_SHAPE[0]) * math.ceil(width / URAM_SHAPE[1])
-
-
-def memory_resources(depth: int, width: int, style: str) -> dict[str, float]:
-    """Resources of a ``depth x width`` memory in ``style`` (distributed, block, ultra)."""
-    res = {"LUT": 0.0, "BRAM_18K": 0.0, "URAM": 0.0}
-    if style == "distributed":
-        res["LUT"] = float(lutram_luts(depth, width))
-    elif style == "block":
-        res["BRAM_18K"] = float(bram18_count(depth, width))
-    elif style == "ultra":
-        res["URAM"] = float(uram_count(depth, width))
-    else:
-        raise ValueError(f"unknown memory style {style!r}")
-    return res
 
 
 def cost(resources: dict[str, float], weights: dict[str, float] | None = None) -> float:
