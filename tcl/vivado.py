@@ -266,34 +266,6 @@ def vivado_available(configured: str | os.PathLike | None = None) -> bool:
 
 # -- the session script -----------------------------------------------------------------------
 
-_TCL_PLAIN = re.compile(r"[A-Za-z0-9_./:+,=@%~-]")
-
-
-def _tcl_word(text: str) -> str:
-    """``text`` as one Tcl word that substitutes back to exactly ``text``.
-
-    Printable ASCII that could mean something to Tcl (space, ``$ [ ] { } " ; # \\``,
-    ...) is backslash-escaped (a backslash gives meaning only to letters and digits,
-    which stay as they are); anything else becomes a ``\\uXXXX`` escape, so the script
-    is plain ASCII and reads the same whatever encoding Vivado assumes.
-    """
-    if not text:
-        return "{}"
-    out = []
-    for char in text:
-        code = ord(char)
-        if _TCL_PLAIN.fullmatch(char):
-            out.append(char)
-        elif 0x20 <= code < 0x7F:
-            out.append("\\" + char)
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:  # Tcl 8.6 holds text as UTF-16: write the surrogate pair
-            code -= 0x10000
-            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-    return "".join(out)
-
-
 _SESSION_PROLOGUE = """\
 # Written by dfx: Vivado batch session {name}, running the scripts below in order.
 # Each script is sourced inside `catch`: after a Tcl error Vivado's exit code is not
@@ -316,9 +288,11 @@ def session_script(scripts: Sequence[Path], name: str = "session") -> str:
     """The TCL text that sources ``scripts`` in order in one session, announcing each
     (``DFX: sourcing <path>``) and turning a Tcl error into ``ERROR: [dfx] <script>: <message>``
     and exit code 1."""
+    from dfx.tcl.render import tcl_quote
+
     lines = [_SESSION_PROLOGUE.format(name=name)]
-    lines += [f"dfx_source {_tcl_word(str(script))}" for script in scripts]
-    lines.append(f"puts {_tcl_word(f'DFX: session {name} done')}")
+    lines += [f"dfx_source {tcl_quote(str(script))}" for script in scripts]
+    lines.append(f"puts {tcl_quote(f'DFX: session {name} done')}")
     return "\n".join(lines) + "\n"
 
 

@@ -368,7 +368,10 @@ def test_bad_arguments(tmp_path, vivado):
 @pytest.mark.parametrize("text", ["plain", "a b", "[x] $y {z} \"q\" ; # \\ end", "é\ttab\nnl",
                                   "\x01\x7f \U0001f600 ü",
                                   "{", "}", ""])
-def test_tcl_word_round_trip(text):
+def test_session_paths_round_trip(text):
+    """The session script quotes script paths with render.tcl_quote."""
+    from dfx.tcl.render import tcl_quote
+
     tkinter = pytest.importorskip("tkinter")
     interp = tkinter.Tcl()
-    assert interp.eval(f"set v {vmod._tcl_word(text)}") == text
+    assert interp.eval(f"set v {tcl_quote(text)}") == text
