@@ -154,9 +154,9 @@ def stitch(model, layer_kinds, out_dir: Path, fifo_depths: dict[str, int] | None
         "stages": [{"instance": s.instance, "module": s.module, "kind": s.kind,
                     "in_width": s.in_width, "out_width": s.out_width, "params": s.params}
                    for s in stages],
-        "files": sorted(p.name for p in out_dir.iterdir() if p.suffix in (".v", ".dat")),
     }
     (out_dir / "dfx_top.v").write_text(_top_verilog(stages, info))
+    # every source, dfx_top.v included
     info["files"] = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".v", ".dat"))
     (out_dir / "stitch.json").write_text(json.dumps(info, indent=2) + "\n")
     return info

@@ -162,7 +162,7 @@ def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path
 def first_error(log: str) -> str:
     """The first error line of a compiler log (Verilator's or the C++ compiler's)."""
     for line in log.splitlines():
-        if "%Error" in line or ": error:" in line or "error:" in line.lower():
+        if "%Error" in line or "error:" in line.lower():
             return line.strip()
     lines = [line for line in log.splitlines() if line.strip()]
     return lines[-1].strip() if lines else "no output"
