@@ -28,6 +28,7 @@ import numpy as np
 
 from dfx.errors import DfxError, StepError
 from dfx.packing import pack_tensor, padded_bits, unpack_tensor
+from dfx.processes import run_in_group
 from dfx.tools import find_verilator
 
 HARNESS = Path(__file__).parent / "rtl" / "harness.cpp"
@@ -131,8 +132,9 @@ def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path
             cmd = verilator.command(*VERILATOR_FLAGS, "--Mdir", "obj", "-o", "Vdfx_top",
                                     *[p.name for p in sources], "harness.cpp")
             try:
-                result = subprocess.run(cmd, cwd=work, env=verilator.env, capture_output=True,
-                                        text=True, timeout=COMPILE_TIMEOUT_S)
+                # in a process group: a timeout also stops make and the C++ compilers
+                result = run_in_group(cmd, cwd=work, env=verilator.env,
+                                      timeout_s=COMPILE_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 raise CompileError(
                     f"the simulator did not compile within {COMPILE_TIMEOUT_S} s (a very wide "

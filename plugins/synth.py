@@ -453,27 +453,21 @@ def _alveo(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
 
 def _run_vpp(command: list[str], workdir: Path, cfg, ctx) -> None:
     """One v++ command, its output streamed to the build log; stopped at the time limit."""
-    import os
-    import signal
     import subprocess
 
+    from dfx.processes import run_in_group
+
     ctx.progress(f"v++ {' '.join(command[1:3])}")
-    proc = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=_timeout_s(cfg))
+        result = run_in_group(command, cwd=workdir, timeout_s=_timeout_s(cfg))
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
         raise StepError(f"v++ ran longer than vivado_timeout_minutes "
                         f"({cfg.vivado_timeout_minutes:g}) and was stopped: "
                         f"{' '.join(command)}") from None
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
+    out = result.stdout + result.stderr
     for line in out.splitlines():
         ctx.log.info("v++: %s", line)
-    if proc.returncode != 0:
+    if result.returncode != 0:
         errors = [line for line in out.splitlines() if line.startswith("ERROR")][:5]
-        raise StepError(f"v++ failed (exit code {proc.returncode}): {' '.join(command)}\n"
+        raise StepError(f"v++ failed (exit code {result.returncode}): {' '.join(command)}\n"
                         + "\n".join(errors or out.splitlines()[-5:]))

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dfx.errors import ConfigError, StepError, ToolNotFoundError
+from dfx.processes import stop_group
 
 __all__ = [
     "DFX_FAMILIES",
@@ -345,19 +345,8 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        if hasattr(os, "killpg"):
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:  # pragma: no cover - not POSIX
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        pass
+    if proc.poll() is None:
+        stop_group(proc)
 
 
 class _Runner:

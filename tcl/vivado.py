@@ -19,7 +19,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dfx.errors import StepError, ToolNotFoundError
+from dfx.processes import has_exited, stop_group
 
 __all__ = [
     "MIN_VIVADO",
@@ -305,43 +305,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def _has_exited(proc: subprocess.Popen) -> bool:
-    """Whether the process has exited, without reaping it.
-
-    An exited but unreaped process keeps its pid, which is also the id of its process
-    group: until :meth:`~subprocess.Popen.wait` the group can be signalled without the
-    risk of hitting an unrelated process that reused the number.
-    """
-    if proc.returncode is not None:
-        return True
-    if hasattr(os, "waitid"):
-        try:
-            flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-            return os.waitid(os.P_PID, proc.pid, flags) is not None
-        except ChildProcessError:
-            return True
-    return proc.poll() is not None
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    if hasattr(os, "killpg"):
-        try:
-            os.killpg(proc.pid, sig)  # the session leader's pid is the group's id
-        except (ProcessLookupError, PermissionError):
-            pass
-    elif proc.returncode is None:
-        proc.kill()
-
-
 def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM Vivado's process group, give it :data:`KILL_GRACE_S` to exit, then
-    SIGKILL whatever is left of the group (children included) and reap Vivado."""
-    _signal_group(proc, signal.SIGTERM)
-    deadline = time.monotonic() + KILL_GRACE_S
-    while not _has_exited(proc) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    _signal_group(proc, getattr(signal, "SIGKILL", signal.SIGTERM))
-    proc.wait()
+    """Stop Vivado's process group: SIGTERM, :data:`KILL_GRACE_S` to exit, then SIGKILL
+    (read at call time, so tests can shorten it)."""
+    stop_group(proc, KILL_GRACE_S)
 
 
 def _read_lines(stream, lines: queue.Queue) -> None:
@@ -515,7 +482,7 @@ def run_vivado(vivado: Vivado, scripts: Sequence[Path | str] | Path | str, *,
                     else:
                         take(line)
             now = time.monotonic()
-            exited = _has_exited(proc)
+            exited = has_exited(proc)
             if exited and at_eof:
                 break
             if deadline is not None and now > deadline:
