@@ -364,6 +364,18 @@ def default_cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("dfx"))
 
 
+def simulators_dir() -> Path:
+    """Where compiled simulators are kept (``dfx.plugins.rtlsim``): ``$DFX_SIM_CACHE_DIR``
+    or the default cache root, in ``simulators/``. They are shared by every build on the
+    machine, whatever ``--cache-dir`` a build uses."""
+    return Path(os.environ.get("DFX_SIM_CACHE_DIR") or default_cache_root()) / "simulators"
+
+
+def compiled_simulators(root: Path) -> list[Path]:
+    """The finished simulators in ``root`` (folders holding a ``Vdfx_top`` binary)."""
+    return [p for p in root.iterdir() if (p / "Vdfx_top").is_file()] if root.is_dir() else []
+
+
 class ArtifactCache:
     """dfx's content-addressed artifact cache (see the module docstring).
 

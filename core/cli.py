@@ -388,28 +388,28 @@ def cmd_config(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from dfx.cache import ArtifactCache
+    from dfx.cache import ArtifactCache, compiled_simulators, simulators_dir
 
+    sims = simulators_dir()
     if args.action == "clear":
         import shutil
 
         cache = ArtifactCache(args.cache_dir, check_version=False)
         removed = cache.clear()
-        sims = cache.root / "simulators"
-        count = len([p for p in sims.iterdir() if p.is_dir()]) if sims.is_dir() else 0
+        count = len(compiled_simulators(sims))
         shutil.rmtree(sims, ignore_errors=True)
-        print(f"removed {removed} entries and {count} compiled simulators from {cache.root}")
+        print(f"removed {removed} entries from {cache.root} and {count} compiled simulators "
+              f"from {sims}")
         return 0
     info = ArtifactCache(args.cache_dir).info()
     print(f"cache: {info['root']}")
     print(f"entries: {info['entries']}, {info['bytes'] / 1e6:.1f} MB")
     for step, s in sorted(info.get("steps", {}).items()):
         print(f"  {step:40s} {s['entries']:5d} entries {s['bytes'] / 1e6:8.2f} MB")
-    sims = Path(info["root"]) / "simulators"
-    if sims.is_dir():
-        compiled = [p for p in sims.iterdir() if (p / "Vdfx_top").is_file()]
+    compiled = compiled_simulators(sims)
+    if compiled:
         size = sum((p / "Vdfx_top").stat().st_size for p in compiled)
-        print(f"compiled simulators: {len(compiled)}, {size / 1e6:.1f} MB")
+        print(f"compiled simulators: {len(compiled)}, {size / 1e6:.1f} MB in {sims}")
     if info.get("stale_staging"):
         print(f"stale staging folders: {info['stale_staging']}")
     return 0

@@ -75,9 +75,9 @@ class SimResult:
 
 
 def simulators_root() -> Path:
-    from dfx.cache import default_cache_root
+    from dfx.cache import simulators_dir
 
-    root = Path(os.environ.get("DFX_SIM_CACHE_DIR") or default_cache_root()) / "simulators"
+    root = simulators_dir()
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -510,3 +510,23 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_cache_commands_find_the_simulators_where_rtlsim_keeps_them(tmp_path, monkeypatch,
+                                                                   capsys):
+    """`dfx cache info|clear` look where dfx.plugins.rtlsim puts compiled simulators
+    ($DFX_SIM_CACHE_DIR here), whatever --cache-dir says."""
+    from dfx.cli import main
+    from dfx.plugins.rtlsim import simulators_root
+
+    monkeypatch.setenv("DFX_SIM_CACHE_DIR", str(tmp_path / "sims"))
+    root = simulators_root()
+    assert root == tmp_path / "sims" / "simulators"
+    (root / "abc").mkdir()
+    (root / "abc" / "Vdfx_top").write_bytes(b"\0" * 1000)
+    (root / "abc.partial").mkdir()  # an unfinished compile: not a simulator
+    assert main(["cache", "info", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert f"compiled simulators: 1, 0.0 MB in {root}" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "and 1 compiled simulators" in capsys.readouterr().out
+    assert not root.exists()
