@@ -22,7 +22,7 @@ consecutive words that LUTs must hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 from functools import cache
 
 import numpy as np
@@ -132,7 +132,6 @@ def ram_resources(depth: int, width: int) -> dict[str, float]:
     return res
 
 
-@dataclass(frozen=True)
 class RomProfile:
     """What synthesis sees of a ROM's contents.
 
@@ -141,13 +140,22 @@ class RomProfile:
     ``pieces16``/``pieces64``: distinct non-constant pieces of 16 (64) consecutive words
     of a column, counted per address range: what LUTs must hold when the ROM stays in
     logic (a LUT holds 16 words when a counter drives the address, 64 otherwise).
+    Each layer kind reads one of the two, so each is counted when first read.
     """
 
-    depth: int
-    nonconst: int
-    distinct: int
-    pieces16: int
-    pieces64: int
+    def __init__(self, depth: int, cols: np.ndarray, distinct: int):
+        self.depth = depth
+        self._cols = cols  # the non-constant data columns, (depth, nonconst)
+        self.nonconst = int(cols.shape[1])
+        self.distinct = distinct
+
+    @functools.cached_property
+    def pieces16(self) -> int:
+        return _pieces(self._cols, 16) if self.nonconst else 0
+
+    @functools.cached_property
+    def pieces64(self) -> int:
+        return _pieces(self._cols, 64) if self.nonconst else 0
 
 
 def _pieces(bits: np.ndarray, size: int) -> int:
@@ -179,7 +187,7 @@ def rom_profile(bits: np.ndarray) -> RomProfile:
     bits = np.asarray(bits, dtype=np.uint8)
     depth = bits.shape[0]
     if depth <= 1 or bits.size == 0:
-        return RomProfile(depth, 0, 0, 0, 0)
+        return RomProfile(depth, np.zeros((depth, 0), np.uint8), 0)
     live = bits.any(axis=0) & ~bits.all(axis=0)
     cols = bits[:, live]
     nonconst = int(live.sum())
@@ -187,8 +195,7 @@ def rom_profile(bits: np.ndarray) -> RomProfile:
         distinct = int(len(np.unique(np.packbits(cols.T, axis=1), axis=0)))
     else:
         distinct = nonconst
-    return RomProfile(depth, nonconst, distinct, _pieces(cols, 16) if nonconst else 0,
-                      _pieces(cols, 64) if nonconst else 0)
+    return RomProfile(depth, cols, distinct)
 
 
 def threshold_rom_profile(thresholds: np.ndarray, pe: int, bits: int) -> RomProfile:

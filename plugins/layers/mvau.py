@@ -80,6 +80,9 @@ class MVAU(HWLayer):
     folding_attributes = ("PE", "SIMD", "ram_style", "resType", "mem_mode", "inFIFODepths",
                           "outFIFODepths")
     memory_styles = ("distributed", "block", "ultra")
+    #: the styles the folding search tries: a file-initialised ROM cannot live in
+    #: UltraRAM, so "ultra" is built (and estimated) as "block" and can never win
+    folding_memory_styles = ("distributed", "block")
 
     # -- parameters ------------------------------------------------------
     def weights(self) -> np.ndarray:
@@ -152,7 +155,7 @@ class MVAU(HWLayer):
             if simd > 1 and simd * wbits > cfg.mvau_wwidth_max:
                 continue
             for pe in divisors(self.get("MH")):
-                for style in self.memory_styles:
+                for style in self.folding_memory_styles:
                     options.append({"PE": pe, "SIMD": simd, "ram_style": style})
         return options
 

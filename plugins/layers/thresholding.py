@@ -71,9 +71,10 @@ class Thresholding(HWLayer):
         return None
 
     def folding_options(self, cfg) -> list[dict[str, Any]]:
-        return [{"PE": pe, "ram_style": style}
-                for pe in divisors(self.get("NumChannels"))
-                for style in ("distributed", "block")]
+        # ram_style does not reach dfx_thresholding (the tool places the threshold ROM),
+        # so one style is enough for the search
+        return [{"PE": pe, "ram_style": "distributed"}
+                for pe in divisors(self.get("NumChannels"))]
 
     def cycles(self) -> int:
         vectors = int(np.prod(self.get("numInputVectors")))
