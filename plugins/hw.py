@@ -69,8 +69,6 @@ def random_frames(model, layer_kinds, frames: int, seed: int = 0) -> np.ndarray:
 
 def hw_codegen(model, cfg, ctx):
     """The default ``dfx_hw_codegen``: each layer's module and memory files."""
-    from dfx.plugins.rtlgen import write_memory  # noqa: F401  (imports the generator)
-
     for layer in ctx.layer_kinds.hw_layers(model):
         out = ctx.output_path(f"codegen/{layer.name}/x").parent
         generated = layer.generate_rtl(out)

@@ -177,7 +177,7 @@ class MVAU(HWLayer):
     # mapping rules exactly; LUTs add up the parts below, each a count of what the
     # part must compute times a LUT cost fitted on synthesized layers (MVAU_LUT).
 
-    def _use_dsp(self, wbits: int, abits: int) -> bool:
+    def _use_dsp(self) -> bool:
         """Whether synthesis puts the products in DSP slices: Yosys maps a multiplier
         whose operands are at least 2 bits and whose product is at least 9 bits wide.
         The RTL writes every product as a multiplication (bipolar operands need none),
@@ -271,7 +271,7 @@ class MVAU(HWLayer):
             lane_luts = MVAU_LUT["abip_lane_bit"] * wbits  # conditional negate + sum
         elif prm["W_BIPOLAR"]:
             lane_luts = MVAU_LUT["wbip_lane_bit"] * ax
-        elif self._use_dsp(wbits, abits):
+        elif self._use_dsp():
             lane_luts = 0.0  # multiplier and adder chain in the DSP slices
             dsp = float(lanes * math.ceil(max(ax, wx) / 25) * math.ceil(min(ax, wx) / 18))
         else:  # multiplier in LUTs: partial products; signed x signed costs more
@@ -299,12 +299,11 @@ class MVAU(HWLayer):
                 ff += 2 * clog2(nf)  # fold index delayed to the threshold read
                 if rom_in_block_ram(nf, trom.nonconst, "distributed"):
                     bram += bram_mapping(nf, trom.nonconst)[1]
-                elif nf > 2:
-                    pieces = trom.pieces64 * (1.3 if nf > 256 else 1.0)
-                    lut += MVAU_LUT["rom_piece64"] * pieces
+                else:  # in logic (a ROM of two words is only its registers)
                     ff += trom.distinct
-                else:
-                    ff += trom.distinct
+                    if nf > 2:
+                        pieces = trom.pieces64 * (1.3 if nf > 256 else 1.0)
+                        lut += MVAU_LUT["rom_piece64"] * pieces
                 lut += MVAU_LUT["compare_bit"] * compares
             else:  # one fold: constant thresholds
                 lut += MVAU_LUT["const_compare_bit"] * compares
