@@ -69,6 +69,12 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
                                          "user cache folder)")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    run.add_argument("--force", action="store_true",
+                     help="write into an output folder that holds files dfx did not write "
+                          "(none of them is removed or overwritten; force_output_dir)")
+    run.add_argument("--require-outputs", action="store_true",
+                     help="exit non-zero when a requested output was only prepared, not "
+                          "produced (require_all_outputs)")
     if with_config_flags:
         _config_flags(run)
     else:
@@ -132,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except DfxError as exc:
         print(f"dfx: error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):
+            print(f"dfx: {note}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("dfx: interrupted", file=sys.stderr)
@@ -176,6 +184,10 @@ def _load_config(args, plugins):
         overrides[key] = value
     if args.output_dir:
         overrides["output_dir"] = args.output_dir
+    if getattr(args, "force", False):
+        overrides["force_output_dir"] = True
+    if getattr(args, "require_outputs", False):
+        overrides["require_all_outputs"] = True
     cfg = make_config(data, overrides, extra_fields=plugins.config_fields(), source=source)
     if args.config:
         # Relative paths in a config file are relative to the file, as users expect.
@@ -255,6 +267,19 @@ def _print_summary(result, cfg, seconds: float) -> None:
                   f"{', '.join(s['script'] for s in status.get('scripts', []))}")
         else:
             print(f"  {purpose}: Vivado {status.get('version')} ran in {status.get('seconds')} s")
+    _print_outputs(result.outputs)
+
+
+def _print_outputs(outputs: dict) -> None:
+    """The last summary line: per requested output, produced or only prepared, and what is
+    missing (the same as build_status.json's ``outputs``)."""
+    from dfx.pipeline import describe_output
+
+    if not outputs:
+        return
+    produced = sum(1 for o in outputs.values() if o["status"] == "produced")
+    print(f"outputs: {produced} of {len(outputs)} produced: " + "; ".join(
+        describe_output(name, entry) for name, entry in outputs.items()))
 
 
 def cmd_sim(args) -> int:

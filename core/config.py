@@ -297,6 +297,14 @@ class DataflowBuildConfig:
         SynthTool.AUTO,
         "Out-of-context synthesis with vivado, yosys, or auto (Vivado when found, else Yosys).",
     )
+    force_output_dir: bool = _f(
+        False, "Write into an output_dir that holds files dfx did not write (none of them is "
+        "removed or overwritten); without it such a folder is refused.",
+    )
+    require_all_outputs: bool = _f(
+        False, "Fail (non-zero exit) when a requested output was only prepared, e.g. a "
+        "bitfile whose scripts were written but Vivado did not run.",
+    )
 
     # -- not configuration keys --------------------------------------------
     extra: dict = field(

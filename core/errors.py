@@ -57,3 +57,15 @@ class CacheError(DfxError):
     """The artifact cache cannot be used."""
 
     exit_code = 7
+
+
+class StorageError(DfxError):
+    """A build file cannot be written: no space left on the device, or no permission."""
+
+    exit_code = 8
+
+
+class IncompleteBuildError(DfxError):
+    """A requested output was not produced and ``require_all_outputs`` is set."""
+
+    exit_code = 9

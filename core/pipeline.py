@@ -12,10 +12,10 @@ For every step the pipeline computes a cache key from
 * for verified steps, the verification inputs.
 
 A hit skips the step (and loading the model); a miss runs it and stores its
-output model and files atomically. The build writes into a staging folder next
-to ``output_dir`` and swaps it into place at the end, so an interrupted build
-never leaves a half-written output folder; a failed build leaves its folder
-(with the log and ``build_status.json``) for inspection.
+output model and files atomically. The build writes into a staging folder inside
+``output_dir`` and moves its files into place when it succeeds (:mod:`dfx.outdir`):
+an interrupted build leaves the folder as it was, a failed one never replaces a
+complete build, and no file that dfx did not write is removed.
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dfx import __version__
-from dfx.errors import ConfigError, DfxError, PluginError, StepError
+from dfx.errors import ConfigError, DfxError, IncompleteBuildError, PluginError, StepError
+from dfx.outdir import is_storage_problem, storage_error
 from dfx.steps import Step, StepContext
 
 log = logging.getLogger("dfx")
@@ -176,6 +175,10 @@ class BuildResult:
     output_dir: Path
     steps: list[StepRecord] = field(default_factory=list)
     model_path: Path | None = None
+    #: (step name, what the step reported about its outputs), in step order
+    reports: list[tuple[str, dict]] = field(default_factory=list)
+    #: the per-output status written to build_status.json
+    outputs: dict = field(default_factory=dict)
 
     @property
     def cached_steps(self) -> int:
@@ -264,32 +267,6 @@ class Build:
             step.environment(self.cfg) if step.environment else None,
         )
 
-    # -- staging output folder -------------------------------------------
-    def _make_staging(self) -> Path:
-        parent = self.output_dir.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        for stale in parent.glob(f".{self.output_dir.name}.dfx-staging-*"):
-            pid = stale.name.rsplit("-", 2)[-2]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                shutil.rmtree(stale, ignore_errors=True)
-        suffix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        staging = parent / f".{self.output_dir.name}.dfx-staging-{suffix}"
-        if self.cfg.start_step and self.output_dir.is_dir():
-            shutil.copytree(self.output_dir, staging, symlinks=True)
-        else:
-            staging.mkdir()
-        return staging
-
-    def _publish(self, staging: Path) -> None:
-        target = self.output_dir
-        backup = None
-        if target.exists():
-            backup = target.parent / f".{target.name}.dfx-old-{uuid.uuid4().hex[:8]}"
-            os.replace(target, backup)
-        os.replace(staging, target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-
     # -- run ---------------------------------------------------------------
     def _initial_model(self):
         """The first step's input: the model file, or with start_step the saved model."""
@@ -309,44 +286,118 @@ class Build:
         return self.model_path
 
     def run(self) -> BuildResult:
+        """Run the build; publish it into ``output_dir`` (see :mod:`dfx.outdir`)."""
+        from dfx import outdir
+
+        self._check_model_file(self._initial_model())
+        out = outdir.check_output_dir(self.output_dir, force=bool(self.cfg.force_output_dir),
+                                     keep=(self.model_path,))
+        staging = outdir.make_staging(out)
         if self.progress is None:
             from dfx.progress import make_progress
 
             self.progress = make_progress(len(self.steps), quiet=self.quiet)
-        staging = self._make_staging()
-        handler = logging.FileHandler(staging / "build_dataflow.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger("dfx")
-        root.propagate = False  # the log file has the details; the terminal gets the message
-        root.addHandler(handler)
-        root.setLevel(logging.DEBUG if self.cfg.verbose else logging.INFO)
+        handler = self._attach_log(staging)
         result = BuildResult(self.output_dir)
         status = {"status": "running", "dfx_version": __version__,
                   "model": str(self.model_path), "plugins": ",".join(self.plugin_names)}
         try:
             self._run_steps(staging, result)
-            status["status"] = "complete"
         except BaseException as exc:
-            status.update(status="failed", error=str(exc) or type(exc).__name__,
-                          failed_step=getattr(exc, "step_name", None))
-            log.error("build failed: %s", status["error"])
-            self._finish_files(staging, result, status)
-            root.removeHandler(handler)
-            handler.close()
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                shutil.rmtree(staging, ignore_errors=True)  # interrupted: keep the old output
-            else:
-                self._publish(staging)  # failed: keep the folder for inspection
-            raise
+            failure = _as_user_error(exc)
+            self._fail(out, staging, result, status, failure, handler)
+            if failure is exc:
+                raise
+            raise failure from None
         finally:
             self.progress.close()
-        self._finish_files(staging, result, status)
-        root.removeHandler(handler)
-        handler.close()
-        self._publish(staging)
+        status.update(self._output_status(result))
+        try:
+            self._finish_files(staging, result, status)
+            self._detach_log(handler)
+            outdir.publish(out, staging, status="complete", version=__version__,
+                           keep_previous_files=bool(self.cfg.start_step))
+        except ConfigError as exc:  # it would overwrite a file of the user's
+            self._detach_log(handler)
+            exc.add_note(f"the finished build is kept in {outdir.keep_failure(out, staging)}")
+            raise
+        except BaseException as exc:
+            self._detach_log(handler)
+            outdir.discard(staging)  # the earlier build stays as it was
+            raise _as_user_error(exc) from None
         if result.model_path is not None:
             result.model_path = self.output_dir / result.model_path.relative_to(staging)
+        result.outputs = status["outputs"]
+        if self.cfg.require_all_outputs:
+            _require_outputs(status["outputs"], self.output_dir)
         return result
+
+    def _check_model_file(self, path: Path) -> None:
+        """The model must be a readable file: checked before the output folder is touched."""
+        if path.is_dir():
+            raise ConfigError(f"model {str(path)!r} is a directory, not a model file (give "
+                              f"the .onnx file inside it)")
+        if not path.is_file():
+            raise ConfigError(f"model file {str(path)!r} does not exist")
+
+    def _attach_log(self, staging: Path) -> logging.Handler:
+        handler = _QuietFileHandler(staging / "build_dataflow.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("dfx")
+        root.propagate = False  # the log file has the details; the terminal gets the message
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG if self.cfg.verbose else logging.INFO)
+        return handler
+
+    def _detach_log(self, handler: logging.Handler) -> None:
+        logging.getLogger("dfx").removeHandler(handler)
+        handler.close()
+
+    def _fail(self, out, staging: Path, result: BuildResult, status: dict,
+              exc: BaseException, handler: logging.Handler) -> None:
+        """Record a failed build without losing the good build already in ``out``.
+
+        Interrupted: the staging folder goes, the folder stays as it was. Failed: the
+        failure report is published, or, when ``out`` holds a complete build, kept beside
+        it in ``<out>/.dfx-failed/``; a note on ``exc`` says where.
+        """
+        from dfx import outdir
+
+        status.update(status="failed", error=str(exc) or type(exc).__name__,
+                      failed_step=getattr(exc, "step_name", None))
+        log.error("build failed: %s", status["error"])
+        try:
+            self._finish_files(staging, result, status)
+        except OSError as write_error:  # a full disk: the message must still get out
+            log.error("the failure report could not be written: %s", write_error)
+        self._detach_log(handler)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            outdir.discard(staging)
+            return
+        where = None
+        try:
+            if not out.holds_good_build:
+                try:
+                    outdir.publish(out, staging, status="failed", version=__version__)
+                    where = out.path
+                except ConfigError:  # it would overwrite a file of the user's
+                    pass
+            if where is None:
+                where = outdir.keep_failure(out, staging)
+                if out.holds_good_build:
+                    exc.add_note(f"the previous build in {out.path} is kept; the failed "
+                                 f"build's log and build_status.json are in {where}")
+                    return
+            exc.add_note(f"the failed build's log and build_status.json are in {where}")
+        except OSError as move_error:
+            outdir.discard(staging)
+            log.error("the failed build could not be kept: %s", move_error)
+
+    def _output_status(self, result: BuildResult) -> dict:
+        """``outputs`` (per requested output) and ``status`` for build_status.json."""
+        outputs = output_status(self.cfg.generate_outputs, self.steps, result.reports)
+        done = all(o["status"] == "produced" for o in outputs.values())
+        return {"status": "complete" if done else "incomplete", "outputs": outputs}
 
     def _finish_files(self, staging: Path, result: BuildResult, status: dict) -> None:
         times = {s.name: round(s.seconds, 6) for s in result.steps}
@@ -364,8 +415,6 @@ class Build:
 
     def _run_steps(self, staging: Path, result: BuildResult) -> None:
         model_file = self._initial_model()
-        if not model_file.is_file():
-            raise ConfigError(f"model file {str(model_file)!r} does not exist")
         input_hash = file_hash(model_file)
         model = None  # the in-memory model, when the previous step ran
         log.info("dfx %s: building %s into %s", __version__, self.model_path, self.output_dir)
@@ -379,11 +428,13 @@ class Build:
                 if not cached:
                     if model is None:
                         model = _load_model(model_file)
-                    model = self._run_one(step, model, claim.files_dir)
+                    model, reports = self._run_one(step, model, claim.files_dir)
                     model.save(str(claim.model_path))
-                    entry = claim.commit(step.name, {"seconds": time.perf_counter() - started})
+                    entry = claim.commit(step.name, {"seconds": time.perf_counter() - started,
+                                                     "outputs": reports})
             seconds = time.perf_counter() - started
             self._collect(entry, step, staging)
+            result.reports.append((step.name, entry.meta.get("outputs") or {}))
             model_file = entry.model_path
             input_hash = entry.content_hash
             if cached:
@@ -416,6 +467,10 @@ class Build:
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:
+            if is_storage_problem(exc):
+                error = storage_error(exc)
+                error.step_name = step.name
+                raise error from None
             log.exception("step %s raised", step.name)
             error = StepError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}")
             error.step_name = step.name
@@ -425,7 +480,7 @@ class Build:
                             f"not a ModelWrapper")
         if self._verifies(step):
             self._verify(step, model, files)
-        return model
+        return model, ctx.outputs
 
     def _verify(self, step: Step, model, files: Path) -> None:
         import numpy as np
@@ -477,11 +532,72 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+#: how good an output's status is, worst first
+_STATUS_ORDER = ("not produced", "prepared", "produced")
+
+
+def output_status(requested, steps: list[Step], reports: list[tuple[str, dict]]) -> dict:
+    """Per requested output: produced, prepared (scripts written, the tool did not run) or
+    not produced, from what the steps reported (``StepContext.report_output``).
+
+    An output that no step reported on is produced when every step that makes it (the
+    steps naming it in ``outputs``) ran; a step that did not run makes it "not produced".
+    """
+    ran = {name for name, _ in reports}
+    result = {}
+    for output in (str(o) for o in requested):
+        makers = [s.name for s in steps if output in s.outputs]
+        said = [r[output] for _, r in reports if output in r]
+        if said:
+            entry = dict(said[-1])
+            entry["status"] = min((r["status"] for r in said), key=_STATUS_ORDER.index)
+            for key in ("missing", "files"):
+                merged = [x for r in said for x in r.get(key, [])]
+                if merged:
+                    entry[key] = list(dict.fromkeys(merged))
+        elif makers and all(name in ran for name in makers):
+            entry = {"status": "produced", "steps": makers}
+        else:
+            entry = {"status": "not produced",
+                     "why": "the build stopped before " + ", ".join(
+                         n for n in makers if n not in ran) if makers else
+                     "no step of this build makes it"}
+        result[output] = entry
+    return result
+
+
+def describe_output(name: str, entry: dict) -> str:
+    """One line about one output: its status, and what is missing and what makes it."""
+    text = f"{name} {entry['status']}"
+    details = []
+    if entry.get("why"):
+        details.append(entry["why"])
+    if entry.get("missing"):
+        details.append("missing " + ", ".join(entry["missing"]))
+    if entry.get("make"):
+        details.append("to make it: " + entry["make"])
+    return text + (f" ({'; '.join(details)})" if details else "")
+
+
+def _require_outputs(outputs: dict, folder: Path) -> None:
+    """``require_all_outputs``: every requested output produced, or an error naming them."""
+    short = {k: v for k, v in outputs.items() if v["status"] != "produced"}
+    if short:
+        raise IncompleteBuildError(
+            f"require_all_outputs: {len(short)} requested output(s) not produced in "
+            f"{folder}: " + "; ".join(describe_output(k, v) for k, v in short.items()))
+
+
+def _as_user_error(exc: BaseException) -> BaseException:
+    """A disk or permission failure outside a step, as a message instead of a traceback."""
+    if isinstance(exc, DfxError) or not is_storage_problem(exc):
+        return exc
+    return storage_error(exc)
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """The build log: a write that fails (a full disk) must not print a traceback of its
+    own over the build's error message."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass

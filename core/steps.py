@@ -105,6 +105,8 @@ class StepContext:
     board: Board | None
     log: logging.Logger
     progress: Callable[[str], None] = lambda message: None
+    #: what this step says about the build's outputs (see :meth:`report_output`)
+    outputs: dict[str, dict] = field(default_factory=dict)
 
     @property
     def report_dir(self) -> Path:
@@ -127,3 +129,27 @@ class StepContext:
     def write_report(self, name: str, data: Any) -> Path:
         """Write ``data`` as JSON into ``report/<name>``."""
         return self.write_json(f"report/{name}", data)
+
+    def report_output(self, output: str, status: str, *, files: list[str] = (),
+                      missing: list[str] = (), make: str | None = None,
+                      why: str | None = None, **details: Any) -> None:
+        """Say what this step did for a ``generate_outputs`` value, for build_status.json.
+
+        status:  "produced" (the output exists), "prepared" (its scripts are written and
+                 dry-run, but the tool that makes it did not run) or "not produced".
+        files:   the output's files, relative to the output folder.
+        missing: what is missing (files, or figures such as timing).
+        make:    how to make what is missing (which script to run, in which order).
+        why:     why it is missing (e.g. "Vivado not found").
+        A later report of the same step on the same output replaces the earlier one.
+        """
+        if status not in ("produced", "prepared", "not produced"):
+            raise ValueError(f"report_output: status {status!r} is not produced, prepared "
+                             f"or not produced")
+        entry: dict[str, Any] = {"status": status, "step": self.step_name}
+        for key, value in (("files", list(files)), ("missing", list(missing)),
+                           ("make", make), ("why", why)):
+            if value:
+                entry[key] = value
+        entry.update(details)
+        self.outputs[str(output)] = entry

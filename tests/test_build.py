@@ -398,7 +398,7 @@ def test_killed_build_leaves_cache_and_output_sound(tmp_path):
     flags = cached_lines(again.stdout)
     assert flags["step_convert_to_hw"] and not flags["step_slow"]
     assert read_json(out / "build_status.json")["status"] == "complete"
-    assert not list(tmp_path.glob(".b.dfx-staging-*"))  # the dead build's folder is gone
+    assert not list(out.glob(".dfx-staging-*"))  # the dead build's folder is gone
     for entry in (tmp_path / "cache" / "entries").glob("*/*"):
         assert (entry / "manifest.json").is_file()
 
