@@ -395,7 +395,7 @@ class Build:
 
     def _output_status(self, result: BuildResult) -> dict:
         """``outputs`` (per requested output) and ``status`` for build_status.json."""
-        outputs = output_status(self.cfg.generate_outputs, self.steps, result.reports)
+        outputs = output_status(self.cfg.generate_outputs, self.all_steps, result.reports)
         done = all(o["status"] == "produced" for o in outputs.values())
         return {"status": "complete" if done else "incomplete", "outputs": outputs}
 
@@ -541,7 +541,9 @@ def output_status(requested, steps: list[Step], reports: list[tuple[str, dict]])
     not produced, from what the steps reported (``StepContext.report_output``).
 
     An output that no step reported on is produced when every step that makes it (the
-    steps naming it in ``outputs``) ran; a step that did not run makes it "not produced".
+    registered steps naming it in ``outputs``) ran; one that did not run (``stop_step``,
+    ``steps``) makes it "not produced". Of several reports the worst status wins, with
+    its details; what is missing and the files are merged.
     """
     ran = {name for name, _ in reports}
     result = {}
@@ -549,19 +551,21 @@ def output_status(requested, steps: list[Step], reports: list[tuple[str, dict]])
         makers = [s.name for s in steps if output in s.outputs]
         said = [r[output] for _, r in reports if output in r]
         if said:
-            entry = dict(said[-1])
-            entry["status"] = min((r["status"] for r in said), key=_STATUS_ORDER.index)
+            worst = min(_STATUS_ORDER.index(r["status"]) for r in said)
+            fields = [r for r in said if _STATUS_ORDER.index(r["status"]) == worst][-1]
+            entry = {"status": _STATUS_ORDER[worst],
+                     **{k: v for k, v in fields.items() if k != "status"}}
             for key in ("missing", "files"):
                 merged = [x for r in said for x in r.get(key, [])]
                 if merged:
                     entry[key] = list(dict.fromkeys(merged))
         elif makers and all(name in ran for name in makers):
             entry = {"status": "produced", "steps": makers}
+        elif makers:
+            entry = {"status": "not produced", "why": ", ".join(
+                n for n in makers if n not in ran) + " did not run in this build"}
         else:
-            entry = {"status": "not produced",
-                     "why": "the build stopped before " + ", ".join(
-                         n for n in makers if n not in ran) if makers else
-                     "no step of this build makes it"}
+            entry = {"status": "not produced", "why": "no step of this build makes it"}
         result[output] = entry
     return result
 

@@ -138,9 +138,17 @@ def _dry_run(script: Path, ctx, what: str) -> dict:
     return {"script": script.name, "dry_run": "passed", "commands": len(names)}
 
 
+#: the generate_outputs value each Vivado purpose makes
+OUTPUT_OF = {"stitched_ip": "stitched_ip", "ooc_synth": "out_of_context_synth",
+             "bitfile": "bitfile"}
+
+
 def _not_run(ctx, purpose: str, why: str, scripts: list[dict],
-             instead: str | None = None) -> None:
-    """Say plainly that Vivado did not run for ``purpose`` (log, progress, report file)."""
+             instead: str | None = None, *, missing: list[str] = (),
+             make: str | None = None) -> None:
+    """Say plainly that Vivado did not run for ``purpose`` (log, progress, report file),
+    and that its output is only prepared: ``missing`` is what Vivado would have made,
+    ``make`` how to make it (build_status.json and the summary say so)."""
     names = ", ".join(s["script"] for s in scripts)
     produced = instead or f"no {purpose} product was made"
     ctx.log.warning("Vivado did not run (%s): %s; the Vivado scripts are written and passed "
@@ -150,6 +158,17 @@ def _not_run(ctx, purpose: str, why: str, scripts: list[dict],
     if instead:
         status["instead"] = instead
     ctx.write_report(f"vivado_{purpose}.json", status)
+    ctx.report_output(OUTPUT_OF[purpose], "prepared", missing=list(missing), make=make,
+                      why=why, scripts=[s["script"] for s in scripts])
+
+
+def _run_order(folder: str, scripts: list[dict]) -> str:
+    """How to run ``scripts`` by hand: in one Vivado session, in order, in ``folder``."""
+    names = [s["script"] for s in scripts]
+    if len(names) == 1:
+        return f"in {folder}/: vivado -mode batch -source {names[0]}"
+    return (f"in {folder}/, in one Vivado session (vivado -mode tcl), in this order: "
+            + "; ".join(f"source {n}" for n in names))
 
 
 def _ran(ctx, purpose: str, vivado, run, scripts: list[dict], outputs: list[str]) -> None:
@@ -157,6 +176,7 @@ def _ran(ctx, purpose: str, vivado, run, scripts: list[dict], outputs: list[str]
         "vivado": "ran", "version": vivado.version_string, "seconds": round(run.seconds, 1),
         "log": run.log_path.name, "critical_warnings": run.warnings[:20], "scripts": scripts,
         "outputs": outputs})
+    ctx.report_output(OUTPUT_OF[purpose], "produced", files=outputs, tool="vivado")
 
 
 # -- step_create_stitched_ip: the IP packaging ------------------------------------------------
@@ -186,6 +206,10 @@ def package_stitched_ip(stitched_dir: Path, cfg, ctx) -> None:
     if not part:
         ctx.log.warning("stitched_ip/package_ip.tcl not written: packaging the IP needs the "
                         "FPGA part; set 'board' (see dfx boards) or 'fpga_part'")
+        ctx.report_output("stitched_ip", "prepared", files=["stitched_ip/dfx_top.v"],
+                          missing=["stitched_ip/package_ip.tcl", "stitched_ip/ip/"],
+                          why="packaging the IP needs the FPGA part",
+                          make="set 'board' or 'fpga_part' and build again")
         return
     script, _ = _package_script(stitched_dir, stitched_dir, part,
                                 board.board_part if board else None, cfg,
@@ -195,7 +219,9 @@ def package_stitched_ip(stitched_dir: Path, cfg, ctx) -> None:
         return
     vivado = vivado_or_none(cfg, ctx)
     if vivado is None:
-        _not_run(ctx, "stitched_ip", "Vivado not found", scripts)
+        _not_run(ctx, "stitched_ip", "Vivado not found", scripts,
+                 missing=["stitched_ip/ip/component.xml"],
+                 make=_run_order("stitched_ip", scripts))
         return
     from dfx.tcl.vivado import run_vivado
 
@@ -250,6 +276,12 @@ def out_of_context_synthesis(model, cfg, ctx):
             _not_run(ctx, "ooc_synth", "Vivado not found", scripts,
                      instead="Yosys synthesized the design (resources, no timing)")
         _ooc_yosys(cfg, ctx, base, rtl, info, part, detail)
+        # Yosys made the resource reports; the timing needs Vivado's script
+        ctx.report_output("out_of_context_synth", "produced", tool="yosys",
+                          files=["report/ooc_synth_and_timing.json",
+                                 "report/post_synth_resources.json"],
+                          missing=["timing (WNS, fmax): Yosys does no timing analysis"],
+                          make=_run_order(OOC_DIR, scripts))
     return model
 
 
@@ -376,11 +408,13 @@ def _zynq(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
         base / "zynq_shell.tcl", board=board, ip_repo=ip_dir, ip_vlnv=IP_VLNV,
         stitch_info=info, clk_period_ns=cfg.synth_clk_period_ns,
         project_dir=base / "shell_project", bitfile_out=base / BITFILE_NAME,
-        hwh_out=base / HWH_NAME, report_dir=reports, jobs=_jobs())
+        hwh_out=base / HWH_NAME, report_dir=reports, jobs=_jobs(), run_after=[package.name])
     scripts = [_dry_run(package, ctx, "IP packaging"), _dry_run(shell, ctx, "Zynq shell")]
     vivado = vivado_or_none(cfg, ctx)
     if vivado is None:
-        _not_run(ctx, "bitfile", "Vivado not found", scripts)
+        _not_run(ctx, "bitfile", "Vivado not found", scripts,
+                 missing=[f"{BITFILE_DIR}/{BITFILE_NAME}", f"{BITFILE_DIR}/{HWH_NAME}"],
+                 make=_run_order(BITFILE_DIR, scripts))
         return
     from dfx.tcl.vivado import run_vivado
 
@@ -422,16 +456,20 @@ def _alveo(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
                                       project="ip_project")
     alveo = write_alveo_scripts(base, board=board, ip_dir=ip_dir, ip_vlnv=IP_VLNV,
                                 stitch_info=info, clk_period_ns=cfg.synth_clk_period_ns,
-                                kernel_name=IP_NAME)
+                                kernel_name=IP_NAME, run_after=[package.name])
     scripts = [_dry_run(package, ctx, "IP packaging"),
                _dry_run(alveo.kernel_script, ctx, "Alveo kernel packaging")]
     commands = [list(map(str, c)) for c in (*alveo.compile_commands, alveo.link_command)]
     (base / "vitis_commands.json").write_text(json.dumps(
         {"run_in": ".", "after": [package.name, alveo.kernel_script.name],
          "commands": commands}, indent=2) + "\n")
+    xclbin = f"{BITFILE_DIR}/{alveo.xclbin.name}"
+    vpp_order = f"the v++ commands of {BITFILE_DIR}/vitis_commands.json in order, in " \
+                f"{BITFILE_DIR}/"
     vivado = vivado_or_none(cfg, ctx)
     if vivado is None:
-        _not_run(ctx, "bitfile", "Vivado not found", scripts)
+        _not_run(ctx, "bitfile", "Vivado not found", scripts, missing=[xclbin],
+                 make=f"{_run_order(BITFILE_DIR, scripts)}; then {vpp_order}")
         return
     from dfx.tcl.vivado import run_vivado
 
@@ -445,6 +483,8 @@ def _alveo(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
                         "run the commands of bitfile/vitis_commands.json where Vitis is "
                         "installed", alveo.kernel_xo.name)
         _ran(ctx, "bitfile", vivado, run, scripts, [f"{BITFILE_DIR}/{alveo.kernel_xo.name}"])
+        ctx.report_output("bitfile", "prepared", files=[f"{BITFILE_DIR}/{alveo.kernel_xo.name}"],
+                          missing=[xclbin], why="v++ not found", make=vpp_order)
         return
     for command in commands:
         _run_vpp(command, base, cfg, ctx)

@@ -255,7 +255,7 @@ def write_stitched_ip_script(stitched_dir: Path | str, out_path: Path | str, *, 
                 "width": _stream_bits(info, side)}
                for name, side in ((INPUT_STREAM, "input"), (OUTPUT_STREAM, "output"))]
     text = render(
-        "stitched_ip.tcl.j2",
+        "stitched_ip.tcl.j2", script_name=_path("out_path", out_path).name,
         part=_matching("part", part, _PART, "a Vivado part name"),
         board_part=board_part, project_name="dfx_stitched",
         project_dir=_relative(_path("project_dir", project_dir), here),
@@ -312,7 +312,8 @@ def write_zynq_shell_script(out_path: Path | str, *, board: Any, ip_repo: Path |
                             report_dir: Path | str, jobs: int = 4,
                             hierarchical_depth: int = 4, frames_per_transfer: int = 1,
                             dma_length_width: int = 26,
-                            board_repo_paths: Sequence[Path | str] = ()) -> Path:
+                            board_repo_paths: Sequence[Path | str] = (),
+                            run_after: Sequence[str] = ()) -> Path:
     """Write the Tcl script that builds a Zynq bitstream around the packaged IP.
 
     ``board`` (a name or a :class:`~dfx.board_registry.Board`) must be a Zynq
@@ -331,8 +332,9 @@ def write_zynq_shell_script(out_path: Path | str, *, board: Any, ip_repo: Path |
     into ``report_dir`` and copies the bitstream to ``bitfile_out`` and the
     hardware handoff to ``hwh_out``. The script names these paths relative
     to its own folder. ``board_repo_paths`` are extra board file folders for
-    Vivado (written as absolute paths: they are not dfx's). Returns the
-    script's path.
+    Vivado (written as absolute paths: they are not dfx's). ``run_after``
+    names the scripts beside it that must run first (the IP packaging); the
+    header gives that order. Returns the script's path.
     """
     board = _board(board)
     if not board.is_zynq:
@@ -405,7 +407,7 @@ def write_zynq_shell_script(out_path: Path | str, *, board: Any, ip_repo: Path |
     here = script.parent
     adapter = _write(here / "dfx_axis_adapter.v", render("dfx_axis_adapter.v.j2"))
     text = render(
-        "zynq_shell.tcl.j2",
+        "zynq_shell.tcl.j2", run_after=[_text("run_after", n) for n in run_after],
         board_name=board.name, part=_matching("part", board.part, _PART, "a Vivado part name"),
         board_part=_matching("board_part", board.board_part, _BOARD_PART,
                              "vendor:board:part0:version"),
@@ -489,7 +491,8 @@ def vpp_commands(*, platform: str, clk_period_ns: float, mm2s_source: Path, s2mm
 def write_alveo_scripts(out_dir: Path | str, *, board: Any, ip_dir: Path | str, ip_vlnv: str,
                         stitch_info: Mapping[str, Any], clk_period_ns: float,
                         kernel_name: str = "dfx_accel",
-                        memory_bank: str | None = None) -> AlveoScripts:
+                        memory_bank: str | None = None,
+                        run_after: Sequence[str] = ()) -> AlveoScripts:
     """Write the Alveo (Vitis) flow for a packaged dfx IP into ``out_dir``.
 
     ``board`` must be an Alveo board with a platform. Writes
@@ -503,7 +506,9 @@ def write_alveo_scripts(out_dir: Path | str, *, board: Any, ip_dir: Path | str, 
     names the IP the kernel is made from (checked, and noted in the kernel
     script). The kernel script names ``ip_dir`` and the ``.xo`` relative to
     its own folder; the v++ commands are to run in ``out_dir`` (their paths
-    are relative to it). Returns the paths and the v++ commands.
+    are relative to it). ``run_after`` names the scripts that must run
+    before the kernel script (the IP packaging), for its header. Returns the
+    paths and the v++ commands.
     """
     board = _board(board)
     if not board.is_alveo:
@@ -525,7 +530,8 @@ def write_alveo_scripts(out_dir: Path | str, *, board: Any, ip_dir: Path | str, 
     kernel_xo = out / f"{kernel}.xo"
     kernel_script = _write(out / "alveo_kernel.tcl", render(
         "alveo_kernel.tcl.j2", ip_dir=_relative(_path("ip_dir", ip_dir), out), ip_vlnv=ip_vlnv,
-        kernel_name=kernel, xo_path=_relative(kernel_xo, out), xo_name=kernel_xo.name))
+        kernel_name=kernel, xo_path=_relative(kernel_xo, out), xo_name=kernel_xo.name,
+        run_after=[_text("run_after", n) for n in run_after]))
     sources = {}
     for name, spec, bits in (("mm2s", MM2S, in_bits), ("s2mm", S2MM, out_bits)):
         _dma_width(bits, "input" if name == "mm2s" else "output")

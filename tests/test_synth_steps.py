@@ -177,7 +177,18 @@ def test_with_vivado_the_reports_reach_finns_json_files(tmp_path, stand_in, caps
         assert status["vivado"] == "ran" and status["version"] == "2022.2"
     assert (out / "stitched_ip" / "ip" / "component.xml").is_file()
     assert (out / "ooc_synth" / "ooc_synth.log").is_file()
-    assert "synthesis (vivado)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "synthesis (vivado)" in printed
+    # with Vivado both outputs are produced, and the build status says so
+    build_status = read_json(out / "build_status.json")
+    assert build_status["status"] == "complete"
+    outputs = build_status["outputs"]
+    assert outputs["stitched_ip"]["status"] == "produced"
+    assert outputs["stitched_ip"]["files"] == ["stitched_ip/ip/component.xml"]
+    assert outputs["out_of_context_synth"]["status"] == "produced"
+    assert outputs["out_of_context_synth"]["tool"] == "vivado"
+    assert printed.strip().splitlines()[-1] == "outputs: 2 of 2 produced: stitched_ip " \
+        "produced; out_of_context_synth produced"
 
 
 def test_vivado_that_fails_names_its_first_error(tmp_path, stand_in, monkeypatch, capsys):
