@@ -215,10 +215,14 @@ def publish(out: OutputFolder, staging: Path, *, status: str, version: str,
     files = _files_of(staging)
     clashes = _clashes(out, files)
     if clashes:
+        model = [c for c in clashes if Path(os.path.realpath(out.path / c)) in out.keep]
+        what = ("the model being built" if model == clashes else
+                "which dfx did not write" if not model else
+                "which dfx did not write or are the model being built")
         raise ConfigError(
             f"output_dir {str(out.path)!r}: the build would overwrite "
-            f"{', '.join(clashes[:_SHOWN])}, which dfx did not write; move them away or "
-            f"choose another output folder")
+            f"{', '.join(clashes[:_SHOWN])}, {what}; move them away or choose another "
+            f"output folder")
     old = out.previous_files
     # The marker lists old and new files while files move, so an interrupted move still
     # leaves every file of dfx's known as dfx's.

@@ -119,6 +119,18 @@ def test_force_never_overwrites_a_users_file(tmp_path, tiny_model):
     _no_staging_left(user, tmp_path)
 
 
+def test_the_model_inside_a_dfx_build_folder_is_never_overwritten(tmp_path, tiny_model):
+    out = tmp_path / "b"
+    _ok(_run(tiny_model, out))
+    # a model the earlier build wrote, built again into the same folder
+    model = out / "intermediate_models" / "step_tidy_up.onnx"
+    before = model.read_bytes()
+    result = _refused(_run(model, out), "would overwrite intermediate_models/step_tidy_up.onnx"
+                      ", the model being built")
+    assert model.read_bytes() == before
+    assert str(out / ".dfx-failed") in result.stderr
+
+
 def test_dot_as_output_folder(tmp_path, tiny_model):
     # -o . in the folder that holds the model: refused, with no staging folder anywhere
     user = tmp_path / "here"
