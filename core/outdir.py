@@ -108,6 +108,7 @@ class OutputFolder:
     previous: dict | None
     force: bool
     keep: frozenset[Path]
+    created: bool = False  # whether this build made the folder (an abandoned one removes it)
 
     @property
     def holds_good_build(self) -> bool:
@@ -162,6 +163,7 @@ def check_output_dir(path: str | Path, *, force: bool = False,
 def make_staging(out: OutputFolder) -> Path:
     """Create the output folder if needed and a fresh staging folder inside it."""
     try:
+        out.created = not out.path.exists()
         out.path.mkdir(parents=True, exist_ok=True)
         _sweep_dead_staging(out.path)
         staging = out.path / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -269,6 +271,17 @@ def keep_failure(out: OutputFolder, staging: Path) -> Path:
 def discard(staging: Path) -> None:
     """Remove an unfinished build's staging folder."""
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def abandon(out: OutputFolder, staging: Path) -> None:
+    """Leave the output folder as it was before the build: remove the staging folder, and
+    the output folder too when this build made it and nothing else is in it."""
+    discard(staging)
+    if out.created:
+        try:
+            out.path.rmdir()
+        except OSError:  # something else is in it now: leave it
+            pass
 
 
 def _pid_alive(pid: int) -> bool:

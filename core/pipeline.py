@@ -323,7 +323,7 @@ class Build:
             raise
         except BaseException as exc:
             self._detach_log(handler)
-            outdir.discard(staging)  # the earlier build stays as it was
+            outdir.abandon(out, staging)  # the earlier build stays as it was
             raise _as_user_error(exc) from None
         if result.model_path is not None:
             result.model_path = self.output_dir / result.model_path.relative_to(staging)
@@ -372,26 +372,31 @@ class Build:
             log.error("the failure report could not be written: %s", write_error)
         self._detach_log(handler)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            outdir.discard(staging)
+            outdir.abandon(out, staging)
             return
-        where = None
         try:
-            if not out.holds_good_build:
-                try:
-                    outdir.publish(out, staging, status="failed", version=__version__)
-                    where = out.path
-                except ConfigError:  # it would overwrite a file of the user's
-                    pass
-            if where is None:
-                where = outdir.keep_failure(out, staging)
-                if out.holds_good_build:
-                    exc.add_note(f"the previous build in {out.path} is kept; the failed "
-                                 f"build's log and build_status.json are in {where}")
-                    return
-            exc.add_note(f"the failed build's log and build_status.json are in {where}")
+            where = self._keep_failed_build(out, staging)
         except OSError as move_error:
             outdir.discard(staging)
             log.error("the failed build could not be kept: %s", move_error)
+            return
+        if out.holds_good_build:
+            exc.add_note(f"the previous build in {out.path} is kept; the failed build's log "
+                         f"and build_status.json are in {where}")
+        else:
+            exc.add_note(f"the failed build's log and build_status.json are in {where}")
+
+    def _keep_failed_build(self, out, staging: Path) -> Path:
+        """Publish a failed build where no complete one is; else keep it in .dfx-failed/."""
+        from dfx import outdir
+
+        if not out.holds_good_build:
+            try:
+                outdir.publish(out, staging, status="failed", version=__version__)
+                return out.path
+            except ConfigError:  # it would overwrite a file of the user's
+                pass
+        return outdir.keep_failure(out, staging)
 
     def _output_status(self, result: BuildResult) -> dict:
         """``outputs`` (per requested output) and ``status`` for build_status.json."""

@@ -366,3 +366,32 @@ def test_a_full_disk_inside_a_step_names_the_step_and_file(tmp_path, tiny_model,
     status = read_json(tmp_path / "b" / "build_status.json")
     assert status["status"] == "failed" and status["failed_step"]
     assert json.loads((tmp_path / "b" / ".dfx-build").read_text())["status"] == "failed"
+
+
+def test_an_interrupted_build_leaves_the_folder_as_it_was(tmp_path, tiny_model, monkeypatch,
+                                                          capsys):
+    from dfx import pipeline
+    from dfx.cli import main
+
+    good = tmp_path / "good"
+    assert main(["run", "--plugins", "default", str(tiny_model), "-o", str(good), "-q",
+                 *FAST]) == 0
+    before = _snapshot(good)
+    real_collect = pipeline.Build._collect
+    calls = []
+
+    def interrupted(self, entry, step, staging):  # Ctrl-C after a few steps
+        calls.append(step.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_collect(self, entry, step, staging)
+
+    monkeypatch.setattr(pipeline.Build, "_collect", interrupted)
+    for out in (good, tmp_path / "new"):
+        calls.clear()
+        assert main(["run", "--plugins", "default", str(tiny_model), "-o", str(out), "-q",
+                     "--target-fps", "5000"]) == 130
+        assert "interrupted" in capsys.readouterr().err
+    assert _snapshot(good) == before
+    assert not (tmp_path / "new").exists()  # the folder this build made is gone again
+    _no_staging_left(good, tmp_path)
