@@ -213,7 +213,9 @@ class CacheEntry:
 
     @property
     def blobs(self) -> list[dict]:
-        """The large initializers of the model kept as blobs: index, tensor, sha256, size."""
+        """The payloads cut out of model.onnx into blobs: index (of the initializer),
+        tensor, field (of TensorProto), offset (where it goes back in model.onnx),
+        sha256, size."""
         return self.manifest.get("blobs", [])
 
     def blob_path(self, sha: str) -> Path:
@@ -246,51 +248,69 @@ class CacheEntry:
             _unlink(dst)
             raise DamagedEntryError(self, rel, "does not match its sha256 (bytes changed)")
 
-    def _read_verified(self, path: Path, sha: str | None, what: str) -> bytes:
+    def _splice_to(self, out: Any) -> None:
+        """Write the self-contained serialized model to ``out`` (a binary file), verified."""
+        record = self._record(MODEL_NAME)
         try:
-            data = path.read_bytes()
+            head = (self.path / MODEL_NAME).read_bytes()
         except FileNotFoundError:
-            raise DamagedEntryError(self, what, "is missing") from None
-        if hashlib.sha256(data).hexdigest() != sha:
-            raise DamagedEntryError(self, what, "does not match its sha256 (bytes changed)")
-        return data
+            raise DamagedEntryError(self, MODEL_NAME, "is missing") from None
+        if hashlib.sha256(head).hexdigest() != record.get("sha256"):
+            raise DamagedEntryError(self, MODEL_NAME, "does not match its sha256 (bytes changed)")
+        done = 0
+        for ref in sorted(self.blobs, key=lambda r: r["offset"]):
+            out.write(memoryview(head)[done:ref["offset"]])
+            done = ref["offset"]
+            what = f"blob {ref['sha256'][:12]} (initializer {ref['tensor']!r})"
+            digest = hashlib.sha256()
+            try:
+                with open(self.blob_path(ref["sha256"]), "rb") as blob:
+                    while chunk := blob.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+            except FileNotFoundError:
+                raise DamagedEntryError(self, what, "is missing") from None
+            if digest.hexdigest() != ref["sha256"]:
+                raise DamagedEntryError(self, what, "does not match its sha256 (bytes changed)")
+        out.write(memoryview(head)[done:])
+
+    def model_bytes(self) -> bytes:
+        """The entry's model, serialized and self-contained, every byte verified."""
+        if self.model_path is None:
+            raise CacheError(f"cache entry {self.key} of step {self.step!r} holds no model")
+        import io
+
+        out = io.BytesIO()
+        self._splice_to(out)
+        return out.getvalue()
 
     def read_model(self):
-        """The entry's model as an ``onnx.ModelProto``, blobs filled in, every byte verified.
+        """The entry's model as an ``onnx.ModelProto``, every byte verified.
 
         Raises DamagedEntryError if model.onnx or a blob does not match its sha256.
         """
-        if self.model_path is None:
-            raise CacheError(f"cache entry {self.key} of step {self.step!r} holds no model")
         import onnx  # lazy: keeps `import dfx.cache` light
 
-        data = self._read_verified(self.path / MODEL_NAME, self._record(MODEL_NAME)["sha256"],
-                                   MODEL_NAME)
+        data = self.model_bytes()  # raises DamagedEntryError
         proto = onnx.ModelProto()
         try:
             proto.ParseFromString(data)
-        except Exception as exc:  # protobuf's DecodeError; the hash matched, so a bug
-            raise CacheError(f"cache entry {self.key}: {MODEL_NAME} does not parse: {exc}") \
+        except Exception as exc:  # protobuf's DecodeError: the hashes matched, so a bug
+            raise CacheError(f"cache entry {self.key}: its model does not parse: {exc}") \
                 from None
-        inits = proto.graph.initializer
-        for ref in self.blobs:
-            index = ref["index"]
-            if index >= len(inits) or inits[index].name != ref["tensor"]:
-                raise DamagedEntryError(self, MODEL_NAME, f"has no initializer {ref['tensor']!r}"
-                                        f" at index {index}")
-            inits[index].raw_data = self._read_verified(
-                self.blob_path(ref["sha256"]), ref["sha256"],
-                f"blob {ref['sha256'][:12]} (initializer {ref['tensor']!r})")
         return proto
 
     def write_model(self, dst: Path) -> None:
-        """Write the entry's model to ``dst`` as a self-contained .onnx (verified)."""
-        if not self.blobs:
-            self.copy_file(MODEL_NAME, dst)
-            return
-        data = self.read_model().SerializeToString()
-        with open(dst, "wb") as f:
-            f.write(data)
+        """Write the entry's model to ``dst`` as a self-contained .onnx, verified as it is
+        copied (DamagedEntryError, and no ``dst``, if a byte differs)."""
+        if self.model_path is None:
+            raise CacheError(f"cache entry {self.key} of step {self.step!r} holds no model")
+        try:
+            with open(dst, "wb") as out:
+                self._splice_to(out)
+        except BaseException:
+            _unlink(dst)
+            raise
 
     def problem(self) -> str | None:
         """Re-hash every file and blob; what is wrong with the entry (None: it is sound)."""
@@ -317,6 +337,74 @@ class CacheEntry:
     def verify(self) -> bool:
         """Re-hash the files and blobs and compare with the manifest (slow)."""
         return self.problem() is None
+
+
+#: TensorProto fields whose payload may be large: float, int32, int64, raw, double,
+#: uint64 data (the repeated numbers are packed: one length-delimited record).
+_TENSOR_DATA_FIELDS = (4, 5, 7, 9, 10, 11)
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("bad varint")
+
+
+def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, start, end) of the protobuf fields in ``buf[start:end]``;
+    start/end delimit the payload of length-delimited fields (wire type 2)."""
+    pos = start
+    while pos < end:
+        tag, pos = _varint(buf, pos)
+        field_no, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, nxt = _varint(buf, pos)
+        elif wire == 1:
+            nxt = pos + 8
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            nxt = pos + length
+        elif wire == 5:
+            nxt = pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if nxt > end:
+            raise ValueError("truncated protobuf")
+        yield field_no, wire, pos, nxt
+        pos = nxt
+
+
+def _large_payloads(buf: memoryview, min_bytes: int) -> list[tuple[int, str, int, int, int]]:
+    """(initializer index, name, field, start, end) of every data payload of at least
+    ``min_bytes`` in the initializers of a serialized ModelProto (graph = field 7,
+    initializer = field 5 of GraphProto, name = field 8 of TensorProto)."""
+    found = []
+    for field_no, wire, start, end in _fields(buf, 0, len(buf)):
+        if field_no != 7 or wire != 2:
+            continue
+        index = 0
+        for g_no, g_wire, t_start, t_end in _fields(buf, start, end):
+            if g_no != 5 or g_wire != 2:
+                continue
+            if t_end - t_start >= min_bytes:
+                name, big = "", []
+                for t_no, t_wire, p_start, p_end in _fields(buf, t_start, t_end):
+                    if t_wire != 2:
+                        continue
+                    if t_no == 8:
+                        name = bytes(buf[p_start:p_end]).decode("utf-8", "replace")
+                    elif t_no in _TENSOR_DATA_FIELDS and p_end - p_start >= min_bytes:
+                        big.append((t_no, p_start, p_end))
+                found += [(index, name, f, a, b) for f, a, b in big]
+            index += 1
+    return found
 
 
 def _file_sha256(path: Path) -> str:
@@ -359,7 +447,7 @@ def _hash_files(files: list[tuple[str, Path]], fsync: bool,
         total.update(b"\0%d\0" % size)
         total.update(sha.encode("ascii") + b"\n")
     for ref in blobs or []:
-        total.update(b"blob\0%d\0" % ref["index"])
+        total.update(b"blob\0%d\0%d\0%d\0" % (ref["index"], ref["field"], ref["offset"]))
         total.update(ref["tensor"].encode("utf-8", "surrogateescape"))
         total.update(b"\0" + ref["sha256"].encode("ascii") + b"\n")
     return listing, total.hexdigest()
@@ -400,6 +488,7 @@ def _manifest_problem(manifest: Any, key: str, path: Path) -> str | None:
         return "manifest field 'blobs' is not a list"
     for ref in blobs:
         if not (isinstance(ref, dict) and isinstance(ref.get("index"), int)
+                and isinstance(ref.get("field"), int) and isinstance(ref.get("offset"), int)
                 and isinstance(ref.get("tensor"), str) and isinstance(ref.get("size"), int)
                 and isinstance(ref.get("sha256"), str) and _SHA_RE.fullmatch(ref["sha256"])):
             return f"bad blob record {ref!r}"
@@ -484,37 +573,35 @@ class Claim:
         return self.staging_dir / MODEL_NAME
 
     def save_model(self, model: Any) -> None:
-        """Save ``model`` (a ModelWrapper or an ``onnx.ModelProto``) as the entry's model.
+        """Save ``model`` (a ModelWrapper, an ``onnx.ModelProto`` or its serialized bytes).
 
-        Initializers of at least :data:`BLOB_MIN_BYTES` raw bytes go to the shared
-        blob store (written atomically now, before the manifest that names them);
-        ``model.onnx`` keeps the rest of the graph. The in-memory model is left as it
-        was.
+        The payloads of large initializers (at least :data:`BLOB_MIN_BYTES` of raw
+        or packed data) go to the shared blob store, written atomically now, before
+        the manifest that names them; ``model.onnx`` keeps the serialized model with
+        those payloads cut out (the manifest records where they go back), so the
+        self-contained model is put back together by splicing bytes, without a parse.
         """
         proto = getattr(model, "model", model)
+        data = proto if isinstance(proto, bytes) else proto.SerializeToString()
         staging = self.staging_dir
         refs: list[dict] = []
-        taken: list[tuple[Any, bytes]] = []
-        try:
-            for index, tensor in enumerate(proto.graph.initializer):
-                if not tensor.HasField("raw_data"):
-                    continue
-                data = tensor.raw_data
-                if len(data) < BLOB_MIN_BYTES:
-                    continue
-                sha = hashlib.sha256(data).hexdigest()
-                self.cache._store_blob(sha, data, staging)
-                refs.append({"index": index, "tensor": tensor.name, "sha256": sha,
-                             "size": len(data)})
-                taken.append((tensor, data))
-                tensor.ClearField("raw_data")
-            data = proto.SerializeToString()
-        finally:
-            for tensor, raw in taken:  # give the caller its model back
-                tensor.raw_data = raw
+        pieces: list[bytes | memoryview] = []
+        view = memoryview(data)
+        done = cut = 0
+        for index, name, field_no, start, end in _large_payloads(view, BLOB_MIN_BYTES):
+            payload = view[start:end]
+            sha = hashlib.sha256(payload).hexdigest()
+            self.cache._store_blob(sha, payload, staging)
+            pieces.append(view[done:start])
+            refs.append({"index": index, "tensor": name, "field": field_no,
+                         "offset": start - cut, "sha256": sha, "size": end - start})
+            cut += end - start
+            done = end
+        pieces.append(view[done:])
         try:
             with open(staging / MODEL_NAME, "wb") as f:
-                f.write(data)
+                for piece in pieces:
+                    f.write(piece)
         except OSError as e:
             raise CacheError(f"cannot write {staging / MODEL_NAME}: {e}") from e
         self._blobs = refs
@@ -808,7 +895,7 @@ class ArtifactCache:
             raise ValueError(f"invalid blob name {sha!r}: expected a sha256 (hex)")
         return self.blobs_dir / sha[:2] / sha
 
-    def _store_blob(self, sha: str, data: bytes, staging: Path) -> None:
+    def _store_blob(self, sha: str, data: bytes | memoryview, staging: Path) -> None:
         """Put ``data`` (whose sha256 is ``sha``) in the blob store, atomically.
 
         Written and fsynced in ``staging`` first, then renamed into place, so a
