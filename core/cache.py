@@ -157,8 +157,9 @@ def _check_key(key: str) -> None:
 class DamagedEntryError(CacheError):
     """Bytes of a cache entry (a file or a blob it names) differ from its manifest."""
 
-    def __init__(self, entry: CacheEntry, what: str, why: str):
+    def __init__(self, entry: CacheEntry, what: str, why: str, blob: str | None = None):
         self.key = entry.key
+        self.blob = blob  # the sha256 of the damaged blob, if a blob is at fault
         self.step = entry.step
         self.what = what
         self.why = why
@@ -271,7 +272,8 @@ class CacheEntry:
             except FileNotFoundError:
                 raise DamagedEntryError(self, what, "is missing") from None
             if digest.hexdigest() != ref["sha256"]:
-                raise DamagedEntryError(self, what, "does not match its sha256 (bytes changed)")
+                raise DamagedEntryError(self, what, "does not match its sha256 (bytes changed)",
+                                        blob=ref["sha256"])
         out.write(memoryview(head)[done:])
 
     def model_bytes(self) -> bytes:
@@ -606,8 +608,14 @@ class Claim:
             raise CacheError(f"cannot write {staging / MODEL_NAME}: {e}") from e
         self._blobs = refs
 
-    def drop(self, why: str) -> None:
-        """Move the claimed key's entry (found damaged) to the trash; ``entry`` becomes None."""
+    def drop(self, why: str | DamagedEntryError) -> None:
+        """Move the claimed key's entry (found damaged) to the trash; ``entry`` becomes None.
+
+        Given the DamagedEntryError, a damaged blob it names goes too.
+        """
+        if isinstance(why, DamagedEntryError) and why.blob is not None:
+            log.warning("dropping damaged blob %s", why.blob)
+            self.cache._move_to_trash(self.cache.blob_path(why.blob))
         log.warning("dropping cache entry %s: %s", self.key, why)
         self.cache._move_to_trash(self.cache.entry_path(self.key))
         self.entry = None
@@ -1086,6 +1094,14 @@ class ArtifactCache:
                 pass
             finally:
                 lock.release()
+
+    def drop_damaged(self, exc: DamagedEntryError) -> bool:
+        """Drop the entry ``exc`` names, and the blob at fault if there is one (else a
+        rebuilt entry would find the damaged blob in place and keep it)."""
+        if exc.blob is not None:
+            log.warning("dropping damaged blob %s", exc.blob)
+            self._move_to_trash(self.blob_path(exc.blob))
+        return self.drop(exc.key, str(exc))
 
     def drop(self, key: str, why: str, timeout: float = 60) -> bool:
         """Move the entry of ``key`` (found damaged) to the trash, under its lock.

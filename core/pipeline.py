@@ -417,7 +417,7 @@ class Build:
                         self._collect(entry, step, staging)
                     except DamagedEntryError as exc:
                         self._damaged(exc, "dropped it, running the step again")
-                        claim.drop(str(exc))
+                        claim.drop(exc)
                         entry = None
                 cached = entry is not None
                 if not cached:
@@ -446,7 +446,7 @@ class Build:
                     source.write_model(result.model_path)
                 except DamagedEntryError as exc:
                     self._damaged(exc, "dropped it, building again")
-                    self.cache.drop(source.key, str(exc))
+                    self.cache.drop_damaged(exc)
                     raise _Rebuild from None
             else:
                 _link_or_copy(model_file, result.model_path)
@@ -463,7 +463,7 @@ class Build:
             return ModelWrapper(source.read_model())
         except DamagedEntryError as exc:
             self._damaged(exc, "dropped it, building again")
-            self.cache.drop(source.key, str(exc))
+            self.cache.drop_damaged(exc)
             raise _Rebuild from None
 
     def _run_one(self, step: Step, model, files: Path):
