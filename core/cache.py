@@ -263,15 +263,22 @@ class CacheEntry:
             out.write(memoryview(head)[done:ref["offset"]])
             done = ref["offset"]
             what = f"blob {ref['sha256'][:12]} (initializer {ref['tensor']!r})"
+            path = self.blob_path(ref["sha256"])
             digest = hashlib.sha256()
             try:
-                with open(self.blob_path(ref["sha256"]), "rb") as blob:
+                with open(path, "rb") as blob:
+                    stamp = _stamp(os.fstat(blob.fileno()))
+                    if _VERIFIED_BLOBS.get(str(path)) == stamp:
+                        shutil.copyfileobj(blob, out, _CHUNK)  # hashed earlier, unchanged
+                        continue
                     while chunk := blob.read(_CHUNK):
                         digest.update(chunk)
                         out.write(chunk)
             except FileNotFoundError:
                 raise DamagedEntryError(self, what, "is missing") from None
-            if digest.hexdigest() != ref["sha256"]:
+            if digest.hexdigest() == ref["sha256"]:
+                _VERIFIED_BLOBS[str(path)] = stamp
+            else:
                 raise DamagedEntryError(self, what, "does not match its sha256 (bytes changed)",
                                         blob=ref["sha256"])
         out.write(memoryview(head)[done:])
@@ -339,6 +346,15 @@ class CacheEntry:
     def verify(self) -> bool:
         """Re-hash the files and blobs and compare with the manifest (slow)."""
         return self.problem() is None
+
+
+#: Blobs hashed by this process: path -> (size, mtime_ns, inode) then. A blob shared by
+#: several entries of a build is hashed once; a changed file is hashed again.
+_VERIFIED_BLOBS: dict[str, tuple[int, int, int]] = {}
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 #: TensorProto fields whose payload may be large: float, int32, int64, raw, double,
@@ -926,6 +942,7 @@ class ArtifactCache:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
             _fsync_dir(dest.parent)
+            _VERIFIED_BLOBS[str(dest)] = _stamp(os.stat(dest))  # we just wrote these bytes
         except OSError as e:
             _unlink(tmp)
             raise CacheError(f"cannot write the blob {dest}: {e}") from e

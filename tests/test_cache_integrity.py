@@ -44,10 +44,17 @@ def same_size_edit(path: Path, old: str, new: str) -> None:
 
 
 def flip_byte(path: Path, offset: int | None = None) -> None:
+    """Damage one bit, as a disk would: same size, and a next run is a new process
+    (which forgets the blobs this test process hashed already)."""
+    import dfx.cache
+
     data = bytearray(path.read_bytes())
     offset = len(data) // 2 if offset is None else offset
     data[offset] ^= 0x01
+    stat = path.stat()
     path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # bit rot keeps the mtime
+    dfx.cache._VERIFIED_BLOBS.clear()
 
 
 def test_damaged_file_same_size_is_dropped_and_rebuilt(tmp_path, private_cache, capsys):
@@ -183,6 +190,18 @@ def test_save_model_round_trip(tmp_path):
         claim.save_model(model)
         claim.commit("s2")
     assert len(list((tmp_path / "c" / "blobs").glob("*/*"))) == len(entry.blobs)
+    # A blob this process hashed already is hashed again once its file changed.
+    from dfx.cache import DamagedEntryError
+
+    blob = found.blob_path(entry.blobs[0]["sha256"])
+    data = bytearray(blob.read_bytes())
+    data[7] ^= 0x10
+    mtime = blob.stat().st_mtime_ns
+    blob.write_bytes(bytes(data))
+    os.utime(blob, ns=(mtime + 10**9, mtime + 10**9))
+    with pytest.raises(DamagedEntryError, match="does not match its sha256"):
+        found.write_model(tmp_path / "again.onnx")
+    assert not (tmp_path / "again.onnx").exists()
     # A missing blob makes the entry absent (rebuilt), never half served.
     for ref in entry.blobs:
         os.unlink(found.blob_path(ref["sha256"]))
