@@ -6,9 +6,13 @@ under a key that hashes everything the result depends on (see
 
     <root>/VERSION                   cache format version
     <root>/entries/<key[:2]>/<key>/  final entries
-        model.onnx                   the step's output model (optional)
+        model.onnx                   the step's output model (optional), its large
+                                     initializers left out (they are blobs)
         files/...                    any files the step produced
-        manifest.json                written last: key, step, created, content_hash, files, meta
+        manifest.json                written last: key, step, created, content_hash, files,
+                                     blobs, meta
+    <root>/blobs/<sha[:2]>/<sha>     large initializers (raw bytes), stored once, shared by
+                                     every entry whose model holds them
     <root>/staging/<pid>-<random>/   entries being written (same filesystem as entries/)
     <root>/locks/<key>.lock          per-key lock files (filelock)
     <root>/locks/GLOBAL.lock         serializes clear() and cleanup_stale_staging()
@@ -17,8 +21,12 @@ under a key that hashes everything the result depends on (see
 Readers never see half-written entries: an entry is written in a staging folder
 and appears in ``entries/`` only by an atomic rename of the complete folder. A
 folder in ``entries/`` without a valid ``manifest.json`` (or whose manifest lists
-files that are missing or have another size) is not an entry: lookups treat it as
-absent and move it aside.
+files or blobs that are missing or have another size) is not an entry: lookups
+treat it as absent and move it aside. Content is checked when it is served:
+:meth:`CacheEntry.copy_file`, :meth:`CacheEntry.write_model` and
+:meth:`CacheEntry.read_model` hash what they read and raise
+:class:`DamagedEntryError` when the bytes differ from the manifest (a blob is
+written, fsynced and renamed into place before the manifest naming it).
 
 Typical use::
 
@@ -26,7 +34,7 @@ Typical use::
     key = make_key(step.name, step.version, model_hash, config_subset)
     with cache.claim(key) as claim:
         if claim.entry is None:          # nobody built it yet: build it now
-            model.save(claim.model_path)
+            claim.save_model(model)      # or model.save(claim.model_path)
             (claim.files_dir / "report.json").write_text(...)
             claim.commit(step.name, {"seconds": 12.5})
         entry = claim.entry              # set in both cases
@@ -63,12 +71,13 @@ __all__ = [
     "ArtifactCache",
     "CacheEntry",
     "Claim",
+    "DamagedEntryError",
     "default_cache_root",
     "make_key",
 ]
 
 #: Bump when the layout or the manifest changes incompatibly.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: large initializers in blobs/
 
 ENV_VAR = "DFX_CACHE_DIR"
 MODEL_NAME = "model.onnx"
@@ -76,8 +85,12 @@ FILES_NAME = "files"
 MANIFEST_NAME = "manifest.json"
 VERSION_NAME = "VERSION"
 GLOBAL_LOCK_NAME = "GLOBAL.lock"
+BLOBS_NAME = "blobs"
+#: Initializers at least this large (bytes) are stored once, as blobs.
+BLOB_MIN_BYTES = 64 * 1024
 
 _KEY_RE = re.compile(r"[0-9a-f]{2,128}")
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
 
 log = logging.getLogger("dfx.cache")
@@ -141,6 +154,19 @@ def _check_key(key: str) -> None:
 # --------------------------------------------------------------------------- entries
 
 
+class DamagedEntryError(CacheError):
+    """Bytes of a cache entry (a file or a blob it names) differ from its manifest."""
+
+    def __init__(self, entry: CacheEntry, what: str, why: str, blob: str | None = None):
+        self.key = entry.key
+        self.blob = blob  # the sha256 of the damaged blob, if a blob is at fault
+        self.step = entry.step
+        self.what = what
+        self.why = why
+        super().__init__(f"cache entry of step {entry.step!r} ({entry.key[:12]}) is damaged: "
+                         f"{what} {why}")
+
+
 @dataclass
 class CacheEntry:
     """A complete entry of the cache (read-only: never modify its files)."""
@@ -183,24 +209,244 @@ class CacheEntry:
 
     @property
     def size(self) -> int:
-        """Total bytes of the entry's files (manifest excluded)."""
+        """Total bytes of the entry's files (manifest and shared blobs excluded)."""
         return sum(f["size"] for f in self.manifest["files"])
 
-    def verify(self) -> bool:
-        """Re-hash the files and compare with the manifest (slow; lookups only check sizes)."""
+    @property
+    def blobs(self) -> list[dict]:
+        """The payloads cut out of model.onnx into blobs: index (of the initializer),
+        tensor, field (of TensorProto), offset (where it goes back in model.onnx),
+        sha256, size."""
+        return self.manifest.get("blobs", [])
+
+    def blob_path(self, sha: str) -> Path:
+        """Where the blob ``sha`` lives (entries sit at ``<root>/entries/xx/<key>``)."""
+        return self.path.parent.parent.parent / BLOBS_NAME / sha[:2] / sha
+
+    def _record(self, rel: str) -> dict:
+        for f in self.manifest["files"]:
+            if f["path"] == rel:
+                return f
+        raise KeyError(f"{rel!r} is not a file of cache entry {self.key}")
+
+    def copy_file(self, rel: str, dst: Path) -> None:
+        """Copy the entry's file ``rel`` to ``dst``, hashing while copying.
+
+        Raises DamagedEntryError (and removes ``dst``) if the bytes differ from the
+        manifest's sha256.
+        """
+        record = self._record(rel)
+        digest = hashlib.sha256()
+        try:
+            with open(self.path / rel, "rb") as src, open(dst, "wb") as out:
+                while chunk := src.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except FileNotFoundError:
+            _unlink(dst)
+            raise DamagedEntryError(self, rel, "is missing") from None
+        if digest.hexdigest() != record.get("sha256"):
+            _unlink(dst)
+            raise DamagedEntryError(self, rel, "does not match its sha256 (bytes changed)")
+
+    def _splice_to(self, out: Any) -> None:
+        """Write the self-contained serialized model to ``out`` (a binary file), verified."""
+        record = self._record(MODEL_NAME)
+        try:
+            head = (self.path / MODEL_NAME).read_bytes()
+        except FileNotFoundError:
+            raise DamagedEntryError(self, MODEL_NAME, "is missing") from None
+        if hashlib.sha256(head).hexdigest() != record.get("sha256"):
+            raise DamagedEntryError(self, MODEL_NAME, "does not match its sha256 (bytes changed)")
+        done = 0
+        for ref in sorted(self.blobs, key=lambda r: r["offset"]):
+            out.write(memoryview(head)[done:ref["offset"]])
+            done = ref["offset"]
+            what = f"blob {ref['sha256'][:12]} (initializer {ref['tensor']!r})"
+            path = self.blob_path(ref["sha256"])
+            digest = hashlib.sha256()
+            try:
+                with open(path, "rb") as blob:
+                    stamp = _stamp(os.fstat(blob.fileno()))
+                    if _VERIFIED_BLOBS.get(str(path)) == stamp:
+                        shutil.copyfileobj(blob, out, _CHUNK)  # hashed earlier, unchanged
+                        continue
+                    while chunk := blob.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+            except FileNotFoundError:
+                raise DamagedEntryError(self, what, "is missing") from None
+            if digest.hexdigest() == ref["sha256"]:
+                _VERIFIED_BLOBS[str(path)] = stamp
+            else:
+                raise DamagedEntryError(self, what, "does not match its sha256 (bytes changed)",
+                                        blob=ref["sha256"])
+        out.write(memoryview(head)[done:])
+
+    def model_bytes(self) -> bytes:
+        """The entry's model, serialized and self-contained, every byte verified."""
+        if self.model_path is None:
+            raise CacheError(f"cache entry {self.key} of step {self.step!r} holds no model")
+        import io
+
+        out = io.BytesIO()
+        self._splice_to(out)
+        return out.getvalue()
+
+    def read_model(self):
+        """The entry's model as an ``onnx.ModelProto``, every byte verified.
+
+        Raises DamagedEntryError if model.onnx or a blob does not match its sha256.
+        """
+        import onnx  # lazy: keeps `import dfx.cache` light
+
+        data = self.model_bytes()  # raises DamagedEntryError
+        proto = onnx.ModelProto()
+        try:
+            proto.ParseFromString(data)
+        except Exception as exc:  # protobuf's DecodeError: the hashes matched, so a bug
+            raise CacheError(f"cache entry {self.key}: its model does not parse: {exc}") \
+                from None
+        return proto
+
+    def write_model(self, dst: Path) -> None:
+        """Write the entry's model to ``dst`` as a self-contained .onnx, verified as it is
+        copied (DamagedEntryError, and no ``dst``, if a byte differs)."""
+        if self.model_path is None:
+            raise CacheError(f"cache entry {self.key} of step {self.step!r} holds no model")
+        try:
+            with open(dst, "wb") as out:
+                self._splice_to(out)
+        except BaseException:
+            _unlink(dst)
+            raise
+
+    def problem(self) -> str | None:
+        """Re-hash every file and blob; what is wrong with the entry (None: it is sound)."""
         try:
             files = [(f["path"], self.path / f["path"]) for f in self.manifest["files"]]
-            listing, content_hash = _hash_files(files, fsync=False)
-        except (OSError, CacheError):
-            return False
-        return content_hash == self.content_hash and listing == self.manifest["files"]
+            listing, content_hash = _hash_files(files, fsync=False, blobs=self.blobs)
+        except OSError as e:
+            return f"cannot read a file: {e}"
+        recorded = {f["path"]: f for f in self.manifest["files"]}
+        for f in listing:
+            if recorded.get(f["path"]) != f:
+                return f"{f['path']} does not match its sha256 (bytes changed)"
+        for ref in self.blobs:
+            try:
+                sha = _file_sha256(self.blob_path(ref["sha256"]))
+            except OSError:
+                return f"blob {ref['sha256'][:12]} is missing"
+            if sha != ref["sha256"]:
+                return f"blob {ref['sha256'][:12]} does not match its sha256 (bytes changed)"
+        if content_hash != self.content_hash:
+            return "the content hash does not match the manifest"
+        return None
+
+    def verify(self) -> bool:
+        """Re-hash the files and blobs and compare with the manifest (slow)."""
+        return self.problem() is None
 
 
-def _hash_files(files: list[tuple[str, Path]], fsync: bool) -> tuple[list[dict], str]:
+#: Blobs hashed by this process: path -> (size, mtime_ns, inode) then. A blob shared by
+#: several entries of a build is hashed once; a changed file is hashed again.
+_VERIFIED_BLOBS: dict[str, tuple[int, int, int]] = {}
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+#: TensorProto fields whose payload may be large: float, int32, int64, raw, double,
+#: uint64 data (the repeated numbers are packed: one length-delimited record).
+_TENSOR_DATA_FIELDS = (4, 5, 7, 9, 10, 11)
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("bad varint")
+
+
+def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, start, end) of the protobuf fields in ``buf[start:end]``;
+    start/end delimit the payload of length-delimited fields (wire type 2)."""
+    pos = start
+    while pos < end:
+        tag, pos = _varint(buf, pos)
+        field_no, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, nxt = _varint(buf, pos)
+        elif wire == 1:
+            nxt = pos + 8
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            nxt = pos + length
+        elif wire == 5:
+            nxt = pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if nxt > end:
+            raise ValueError("truncated protobuf")
+        yield field_no, wire, pos, nxt
+        pos = nxt
+
+
+def _large_payloads(buf: memoryview, min_bytes: int) -> list[tuple[int, str, int, int, int]]:
+    """(initializer index, name, field, start, end) of every data payload of at least
+    ``min_bytes`` in the initializers of a serialized ModelProto (graph = field 7,
+    initializer = field 5 of GraphProto, name = field 8 of TensorProto)."""
+    found = []
+    for field_no, wire, start, end in _fields(buf, 0, len(buf)):
+        if field_no != 7 or wire != 2:
+            continue
+        index = 0
+        for g_no, g_wire, t_start, t_end in _fields(buf, start, end):
+            if g_no != 5 or g_wire != 2:
+                continue
+            if t_end - t_start >= min_bytes:
+                name, big = "", []
+                for t_no, t_wire, p_start, p_end in _fields(buf, t_start, t_end):
+                    if t_wire != 2:
+                        continue
+                    if t_no == 8:
+                        name = bytes(buf[p_start:p_end]).decode("utf-8", "replace")
+                    elif t_no in _TENSOR_DATA_FIELDS and p_end - p_start >= min_bytes:
+                        big.append((t_no, p_start, p_end))
+                found += [(index, name, f, a, b) for f, a, b in big]
+            index += 1
+    return found
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _hash_files(files: list[tuple[str, Path]], fsync: bool,
+                blobs: list[dict] | None = None) -> tuple[list[dict], str]:
     """Per-file listing (path, size, sha256) and the content hash of ``files``.
 
     The content hash is sha256 over ``path NUL size NUL sha256(bytes) LF`` of each
-    file, sorted by path, so it depends on nothing but the relative paths and bytes.
+    file, sorted by path, then ``blob NUL index NUL tensor NUL sha256 LF`` of each
+    blob of the model, so it depends on nothing but the relative paths and bytes.
     """
     listing = []
     total = hashlib.sha256()
@@ -218,6 +464,10 @@ def _hash_files(files: list[tuple[str, Path]], fsync: bool) -> tuple[list[dict],
         total.update(rel.encode("utf-8", "surrogateescape"))
         total.update(b"\0%d\0" % size)
         total.update(sha.encode("ascii") + b"\n")
+    for ref in blobs or []:
+        total.update(b"blob\0%d\0%d\0%d\0" % (ref["index"], ref["field"], ref["offset"]))
+        total.update(ref["tensor"].encode("utf-8", "surrogateescape"))
+        total.update(b"\0" + ref["sha256"].encode("ascii") + b"\n")
     return listing, total.hexdigest()
 
 
@@ -251,6 +501,22 @@ def _manifest_problem(manifest: Any, key: str, path: Path) -> str | None:
             return f"file {rel!r} is missing"
         if not stat.S_ISREG(st.st_mode) or st.st_size != f["size"]:
             return f"file {rel!r} has size {st.st_size}, manifest says {f['size']}"
+    blobs = manifest.get("blobs", [])
+    if not isinstance(blobs, list):
+        return "manifest field 'blobs' is not a list"
+    for ref in blobs:
+        if not (isinstance(ref, dict) and isinstance(ref.get("index"), int)
+                and isinstance(ref.get("field"), int) and isinstance(ref.get("offset"), int)
+                and isinstance(ref.get("tensor"), str) and isinstance(ref.get("size"), int)
+                and isinstance(ref.get("sha256"), str) and _SHA_RE.fullmatch(ref["sha256"])):
+            return f"bad blob record {ref!r}"
+        blob = path.parent.parent.parent / BLOBS_NAME / ref["sha256"][:2] / ref["sha256"]
+        try:
+            size = os.stat(blob).st_size
+        except OSError:
+            return f"blob {ref['sha256'][:12]} (initializer {ref['tensor']!r}) is missing"
+        if size != ref["size"]:
+            return f"blob {ref['sha256'][:12]} has size {size}, manifest says {ref['size']}"
     return None
 
 
@@ -299,6 +565,7 @@ class Claim:
         self.committed = False
         self._staging: Path | None = None
         self._active = True
+        self._blobs: list[dict] = []
 
     @property
     def staging_dir(self) -> Path:
@@ -323,6 +590,52 @@ class Claim:
         """``staging_dir / "model.onnx"``: save the step's output model here (optional)."""
         return self.staging_dir / MODEL_NAME
 
+    def save_model(self, model: Any) -> None:
+        """Save ``model`` (a ModelWrapper, an ``onnx.ModelProto`` or its serialized bytes).
+
+        The payloads of large initializers (at least :data:`BLOB_MIN_BYTES` of raw
+        or packed data) go to the shared blob store, written atomically now, before
+        the manifest that names them; ``model.onnx`` keeps the serialized model with
+        those payloads cut out (the manifest records where they go back), so the
+        self-contained model is put back together by splicing bytes, without a parse.
+        """
+        proto = getattr(model, "model", model)
+        data = proto if isinstance(proto, bytes) else proto.SerializeToString()
+        staging = self.staging_dir
+        refs: list[dict] = []
+        pieces: list[bytes | memoryview] = []
+        view = memoryview(data)
+        done = cut = 0
+        for index, name, field_no, start, end in _large_payloads(view, BLOB_MIN_BYTES):
+            payload = view[start:end]
+            sha = hashlib.sha256(payload).hexdigest()
+            self.cache._store_blob(sha, payload, staging)
+            pieces.append(view[done:start])
+            refs.append({"index": index, "tensor": name, "field": field_no,
+                         "offset": start - cut, "sha256": sha, "size": end - start})
+            cut += end - start
+            done = end
+        pieces.append(view[done:])
+        try:
+            with open(staging / MODEL_NAME, "wb") as f:
+                for piece in pieces:
+                    f.write(piece)
+        except OSError as e:
+            raise CacheError(f"cannot write {staging / MODEL_NAME}: {e}") from e
+        self._blobs = refs
+
+    def drop(self, why: str | DamagedEntryError) -> None:
+        """Move the claimed key's entry (found damaged) to the trash; ``entry`` becomes None.
+
+        Given the DamagedEntryError, a damaged blob it names goes too.
+        """
+        if isinstance(why, DamagedEntryError) and why.blob is not None:
+            log.warning("dropping damaged blob %s", why.blob)
+            self.cache._move_to_trash(self.cache.blob_path(why.blob))
+        log.warning("dropping cache entry %s: %s", self.key, why)
+        self.cache._move_to_trash(self.cache.entry_path(self.key))
+        self.entry = None
+
     def commit(self, step: str, meta: dict | None = None) -> CacheEntry:
         """Turn the staging dir into the entry of the key and return it.
 
@@ -338,7 +651,9 @@ class Claim:
             raise TypeError(f"commit: meta must be a dict, not {type(meta).__name__}")
         json.dumps(meta, allow_nan=False)  # TypeError/ValueError now rather than half-way
         staging = self.staging_dir  # checks active/committed, creates if never touched
-        entry = self.cache._commit(self.key, staging, step, meta)
+        if not (staging / MODEL_NAME).is_file():
+            self._blobs = []  # blobs of a model that was replaced by hand: not ours
+        entry = self.cache._commit(self.key, staging, step, meta, self._blobs)
         self.committed = True
         self._staging = None
         self.entry = entry
@@ -371,9 +686,61 @@ def simulators_dir() -> Path:
     return Path(os.environ.get("DFX_SIM_CACHE_DIR") or default_cache_root()) / "simulators"
 
 
+_SIM_KEY_RE = re.compile(r"[0-9a-f]{24}")
+#: ``<key>.<pid>-<random>``: a simulator being put in place (``<key>.<random>``: older dfx)
+_SIM_WORK_RE = re.compile(r"[0-9a-f]{24}\.(?:(\d+)-)?[A-Za-z0-9_]+")
+#: Prefix of the folders (in the system temp dir) where simulators are compiled.
+SIM_BUILD_PREFIX = "dfx-simbuild-"
+#: Work folders of older dfx carry no pid: they count as left over after this long.
+_NO_PID_AGE_S = 2 * 3600
+
+
 def compiled_simulators(root: Path) -> list[Path]:
-    """The finished simulators in ``root`` (folders holding a ``Vdfx_top`` binary)."""
-    return [p for p in root.iterdir() if (p / "Vdfx_top").is_file()] if root.is_dir() else []
+    """The finished simulators in ``root`` (``<key>/`` folders holding a ``Vdfx_top``)."""
+    if not root.is_dir():
+        return []
+    return [p for p in root.iterdir()
+            if _SIM_KEY_RE.fullmatch(p.name) and (p / "Vdfx_top").is_file()]
+
+
+def simulator_leftovers(root: Path) -> list[Path]:
+    """What dead processes left while compiling simulators (never a live one's folders).
+
+    The ``<key>.<pid>-<random>`` folders in ``root`` and the ``dfx-simbuild-<pid>-*``
+    folders in the system temp dir whose process is gone.
+    """
+    found = []
+    places = [(root, _SIM_WORK_RE)]
+    tmp = Path(tempfile.gettempdir())
+    places.append((tmp, re.compile(re.escape(SIM_BUILD_PREFIX) + r"(\d+)-[A-Za-z0-9_]+")))
+    now = time.time()
+    for place, pattern in places:
+        try:
+            children = list(place.iterdir())
+        except OSError:
+            continue
+        for p in children:
+            m = pattern.fullmatch(p.name)
+            if not m:
+                continue
+            if m.group(1) is not None:
+                if _pid_alive(int(m.group(1))):
+                    continue
+            elif now - _newest_mtime(p) < _NO_PID_AGE_S:
+                continue
+            found.append(p)
+    return found
+
+
+def sweep_simulator_leftovers(root: Path) -> int:
+    """Remove :func:`simulator_leftovers`; returns how many were removed."""
+    count = 0
+    for p in simulator_leftovers(root):
+        _rmtree(p)
+        if not os.path.lexists(p):
+            count += 1
+            log.info("removed the simulator work folder %s of a dead process", p)
+    return count
 
 
 class ArtifactCache:
@@ -543,6 +910,43 @@ class ArtifactCache:
             finally:
                 lock.release()
 
+    @property
+    def blobs_dir(self) -> Path:
+        return self.root / BLOBS_NAME
+
+    def blob_path(self, sha: str) -> Path:
+        if not _SHA_RE.fullmatch(sha):
+            raise ValueError(f"invalid blob name {sha!r}: expected a sha256 (hex)")
+        return self.blobs_dir / sha[:2] / sha
+
+    def _store_blob(self, sha: str, data: bytes | memoryview, staging: Path) -> None:
+        """Put ``data`` (whose sha256 is ``sha``) in the blob store, atomically.
+
+        Written and fsynced in ``staging`` first, then renamed into place, so a
+        blob is either absent or complete. An existing blob of the right size is
+        kept (a damaged one is found by whoever reads it, and by ``dfx cache verify``).
+        """
+        dest = self.blob_path(sha)
+        try:
+            if os.stat(dest).st_size == len(data):
+                os.utime(dest)  # recently used: orphan sweeps look at the age
+                return
+        except OSError:
+            pass
+        tmp = staging / f".blob-{sha}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                _fsync_fd(f.fileno())
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            _fsync_dir(dest.parent)
+            _VERIFIED_BLOBS[str(dest)] = _stamp(os.stat(dest))  # we just wrote these bytes
+        except OSError as e:
+            _unlink(tmp)
+            raise CacheError(f"cannot write the blob {dest}: {e}") from e
+
     def _new_staging_dir(self) -> Path:
         try:
             self.staging_root.mkdir(parents=True, exist_ok=True)
@@ -553,10 +957,12 @@ class ArtifactCache:
             raise CacheError(f"cannot create a staging dir in {self.staging_root}: {e}") from e
         return path
 
-    def _commit(self, key: str, staging: Path, step: str, meta: dict) -> CacheEntry:
+    def _commit(self, key: str, staging: Path, step: str, meta: dict,
+                blobs: list[dict] | None = None) -> CacheEntry:
         files = _collect_staging_files(staging)
+        blobs = list(blobs or [])
         try:
-            listing, content_hash = _hash_files(files, fsync=True)
+            listing, content_hash = _hash_files(files, fsync=True, blobs=blobs)
             manifest = {
                 "format": CACHE_FORMAT_VERSION,
                 "key": key,
@@ -564,6 +970,7 @@ class ArtifactCache:
                 "created": time.time(),
                 "content_hash": content_hash,
                 "files": listing,
+                "blobs": blobs,
                 "meta": meta,
             }
             data = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False).encode("utf-8")
@@ -652,10 +1059,16 @@ class ArtifactCache:
                 pass
             self.entries_dir.mkdir(exist_ok=True)
             count = _count_entry_dirs(aside)
+            # The blobs go too: an entry committed meanwhile that names one finds it
+            # missing on lookup and is rebuilt (never served half).
+            try:
+                os.rename(self.blobs_dir, self.trash_dir / f"{os.getpid()}-{secrets.token_hex(8)}")
+            except FileNotFoundError:
+                pass
             # Everything in trash/ is garbage: we hold the global lock, so no other clear runs.
             for p in list(self.trash_dir.iterdir()):
                 _rmtree(p)
-            self._cleanup_stale_staging(3600)
+            self._cleanup_stale_staging(0)
             self._remove_idle_lock_files()
             return count
         except OSError as e:
@@ -698,6 +1111,142 @@ class ArtifactCache:
                 pass
             finally:
                 lock.release()
+
+    def drop_damaged(self, exc: DamagedEntryError) -> bool:
+        """Drop the entry ``exc`` names, and the blob at fault if there is one (else a
+        rebuilt entry would find the damaged blob in place and keep it)."""
+        if exc.blob is not None:
+            log.warning("dropping damaged blob %s", exc.blob)
+            self._move_to_trash(self.blob_path(exc.blob))
+        return self.drop(exc.key, str(exc))
+
+    def drop(self, key: str, why: str, timeout: float = 60) -> bool:
+        """Move the entry of ``key`` (found damaged) to the trash, under its lock.
+
+        Returns False if the key's lock could not be taken (someone builds it now).
+        """
+        lock = filelock.FileLock(str(self.lock_path(key)))
+        try:
+            lock.acquire(timeout=timeout)
+        except (filelock.Timeout, OSError):
+            return False
+        try:
+            log.warning("dropping cache entry %s: %s", key, why)
+            self._move_to_trash(self.entry_path(key))
+            return True
+        finally:
+            lock.release()
+
+    def sweep_leftovers(self) -> int:
+        """Remove what dead processes left: staging dirs and half-deleted trash folders.
+
+        Folders are named after their process (``<pid>-<random>``); those of live
+        processes are kept. Returns how many were removed.
+        """
+        self._check_usable()
+        try:
+            lock = self._global_lock(timeout=5)
+        except CacheError:
+            return 0  # a `dfx cache` command runs: it sweeps itself
+        try:
+            count = self._cleanup_stale_staging(0)
+            for p in self._dead_trash():
+                _rmtree(p)
+                count += not os.path.lexists(p)
+            return count
+        finally:
+            lock.release()
+
+    def _dead_trash(self) -> list[Path]:
+        try:
+            children = list(self.trash_dir.iterdir())
+        except FileNotFoundError:
+            return []
+        return [p for p in children
+                if (pid := _staging_pid(p.name)) is not None and not _pid_alive(pid)]
+
+    def verify_all(self, orphan_age_s: float = 3600) -> dict:
+        """Re-hash every entry and blob; drop what is damaged (see ``dfx cache verify``).
+
+        Returns ``{"entries": sound entries, "blobs": sound blobs, "dropped": [(path,
+        why)], "busy": [keys being built, not checked], "orphans": unreferenced blobs
+        removed}``. Blobs no entry names and untouched for ``orphan_age_s`` seconds
+        are removed (younger ones may belong to a build about to commit).
+        """
+        self._check_usable()
+        lock = self._global_lock()
+        dropped: list[tuple[str, str]] = []
+        busy: list[str] = []
+        try:
+            bad_blobs = set()
+            sound_blobs = {}
+            for path in self._iter_blobs():
+                try:
+                    sha = _file_sha256(path)
+                except OSError:
+                    continue
+                if sha != path.name:
+                    bad_blobs.add(path.name)
+                    dropped.append((str(path), "blob does not match its sha256 (bytes changed)"))
+                    self._move_to_trash(path)
+                else:
+                    sound_blobs[path.name] = path
+            referenced = set()
+            sound = 0
+            for key, path in self._iter_entry_dirs():
+                key_lock = filelock.FileLock(str(self.lock_path(key)))
+                try:
+                    key_lock.acquire(timeout=0)
+                except (filelock.Timeout, OSError):
+                    busy.append(key)
+                    continue
+                try:
+                    try:
+                        entry = _load_entry(key, path)
+                        why = entry.problem() if entry is not None else None
+                    except _Corrupt as e:
+                        entry, why = None, str(e)
+                    if why is None and entry is None:
+                        continue
+                    if why is not None:
+                        step = f" (step {entry.step})" if entry is not None else ""
+                        dropped.append((str(path), f"entry{step}: {why}"))
+                        self._move_to_trash(path)
+                        continue
+                    sound += 1
+                    referenced.update(ref["sha256"] for ref in entry.blobs)
+                finally:
+                    key_lock.release()
+            now = time.time()
+            orphans = 0
+            for sha, path in sound_blobs.items():
+                if sha in referenced or busy:
+                    continue
+                try:
+                    if now - os.stat(path).st_mtime < orphan_age_s:
+                        continue
+                except OSError:
+                    continue
+                self._move_to_trash(path)
+                orphans += 1
+            return {"entries": sound, "blobs": len(sound_blobs) - orphans, "dropped": dropped,
+                    "busy": busy, "orphans": orphans}
+        finally:
+            lock.release()
+
+    def _iter_blobs(self) -> Iterator[Path]:
+        try:
+            shards = sorted(self.blobs_dir.iterdir())
+        except FileNotFoundError:
+            return
+        for shard in shards:
+            try:
+                children = sorted(shard.iterdir())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for child in children:
+                if _SHA_RE.fullmatch(child.name) and child.name[:2] == shard.name:
+                    yield child
 
     def cleanup_stale_staging(self, older_than_s: float = 3600) -> int:
         """Remove staging dirs of dead processes untouched for ``older_than_s`` seconds.
@@ -746,7 +1295,8 @@ class ArtifactCache:
         file sizes), steps ({step: {"entries", "bytes"}}), oldest / newest (created
         times, None if empty), corrupt (folders that are not valid entries),
         staging (staging dirs), stale_staging / stale_staging_paths (staging dirs
-        of dead processes).
+        of dead processes), blobs / blob_bytes (the shared large initializers),
+        dead_trash (half-deleted folders of dead processes).
         """
         self._check_usable()
         entries = nbytes = corrupt = 0
@@ -774,6 +1324,13 @@ class ArtifactCache:
         except FileNotFoundError:
             staging = 0
         stale = self._stale_staging_dirs(0)
+        blobs = blob_bytes = 0
+        for path in self._iter_blobs():
+            try:
+                blob_bytes += os.stat(path).st_size
+                blobs += 1
+            except OSError:
+                pass
         return {
             "root": str(self.root),
             "format_version": CACHE_FORMAT_VERSION,
@@ -787,6 +1344,9 @@ class ArtifactCache:
             "staging": staging,
             "stale_staging": len(stale),
             "stale_staging_paths": [str(p) for p in stale],
+            "blobs": blobs,
+            "blob_bytes": blob_bytes,
+            "dead_trash": len(self._dead_trash()),
         }
 
     def _iter_entry_dirs(self) -> Iterator[tuple[str, Path]]:

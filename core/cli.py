@@ -4,7 +4,7 @@
     dfx sim BUILD_DIR --backend python --input x.npy --output y.npy
     dfx report BUILD_DIR [--csv PATH]
     dfx plugins | dfx steps | dfx boards | dfx config
-    dfx cache info | dfx cache clear
+    dfx cache info | dfx cache clear | dfx cache verify
 
 Start-up is kept light: this module imports only the standard library; each
 command imports what it needs.
@@ -113,8 +113,10 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="list the configuration keys")
     config.add_argument("--plugins", default=None, help=PLUGINS_HELP)
 
-    cache = sub.add_parser("cache", help="inspect or clear the artifact cache")
-    cache.add_argument("action", choices=["info", "clear"])
+    cache = sub.add_parser("cache", help="inspect, verify or clear the artifact cache")
+    cache.add_argument("action", choices=["info", "clear", "verify"],
+                       help="info: sizes and leftovers; clear: remove everything; verify: "
+                            "re-hash every entry, blob and simulator, drop what is damaged")
     cache.add_argument("--cache-dir", help="the artifact cache")
     return parser
 
@@ -413,31 +415,85 @@ def cmd_config(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from dfx.cache import ArtifactCache, compiled_simulators, simulators_dir
+    from dfx.cache import (
+        ArtifactCache,
+        compiled_simulators,
+        simulator_leftovers,
+        simulators_dir,
+        sweep_simulator_leftovers,
+    )
 
     sims = simulators_dir()
     if args.action == "clear":
-        import shutil
-
         cache = ArtifactCache(args.cache_dir, check_version=False)
         removed = cache.clear()
-        count = len(compiled_simulators(sims))
-        shutil.rmtree(sims, ignore_errors=True)
+        count = _clear_simulators(sims)
+        swept = sweep_simulator_leftovers(sims)
         print(f"removed {removed} entries from {cache.root} and {count} compiled simulators "
-              f"from {sims}")
+              f"from {sims}" + (f" ({swept} work folders of dead processes)" if swept else ""))
         return 0
+    if args.action == "verify":
+        return _verify_cache(ArtifactCache(args.cache_dir), sims)
     info = ArtifactCache(args.cache_dir).info()
     print(f"cache: {info['root']}")
     print(f"entries: {info['entries']}, {info['bytes'] / 1e6:.1f} MB")
     for step, s in sorted(info.get("steps", {}).items()):
         print(f"  {step:40s} {s['entries']:5d} entries {s['bytes'] / 1e6:8.2f} MB")
+    if info.get("blobs"):
+        print(f"shared blobs (large initializers): {info['blobs']}, "
+              f"{info['blob_bytes'] / 1e6:.1f} MB")
     compiled = compiled_simulators(sims)
     if compiled:
         size = sum((p / "Vdfx_top").stat().st_size for p in compiled)
         print(f"compiled simulators: {len(compiled)}, {size / 1e6:.1f} MB in {sims}")
-    if info.get("stale_staging"):
-        print(f"stale staging folders: {info['stale_staging']}")
+    leftovers = len(simulator_leftovers(sims))
+    dead = info.get("stale_staging", 0) + info.get("dead_trash", 0)
+    if dead or leftovers:
+        print(f"leftovers of dead processes: {dead} cache staging folders, {leftovers} "
+              f"simulator work folders (the next run or `dfx cache clear` removes them)")
     return 0
+
+
+def _clear_simulators(sims: Path) -> int:
+    """Remove the compiled simulators and kept failed compiles; live work folders stay."""
+    import shutil
+
+    from dfx.cache import compiled_simulators
+
+    compiled = compiled_simulators(sims)
+    for path in compiled + [sims / "failed"]:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(compiled)
+
+
+def _verify_cache(cache, sims: Path) -> int:
+    from dfx.cache import compiled_simulators
+    from dfx.plugins.rtlsim import _discard, simulator_problem
+
+    report = cache.verify_all()
+    dropped = list(report["dropped"])
+    sound_sims = 0
+    for path in compiled_simulators(sims):
+        problem = simulator_problem(path)
+        if problem is None:
+            sound_sims += 1
+        else:
+            dropped.append((str(path), f"simulator: {problem}"))
+            _discard(path)
+    print(f"cache: {cache.root}")
+    print(f"sound: {report['entries']} entries, {report['blobs']} blobs, {sound_sims} "
+          f"compiled simulators (in {sims})")
+    for path, why in dropped:
+        print(f"dropped {path}: {why}")
+    if report["orphans"]:
+        print(f"removed {report['orphans']} blobs no entry uses")
+    if report["busy"]:
+        print(f"not checked (being built now): {len(report['busy'])} entries")
+    if not dropped:
+        print("all sound, nothing dropped")
+        return 0
+    print(f"{len(dropped)} damaged items dropped (rebuilt when next needed)")
+    return 1  # like fsck: damage was found (and removed)
 
 
 COMMANDS = {

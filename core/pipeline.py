@@ -12,7 +12,9 @@ For every step the pipeline computes a cache key from
 * for verified steps, the verification inputs.
 
 A hit skips the step (and loading the model); a miss runs it and stores its
-output model and files atomically. The build writes into a staging folder inside
+output model and files atomically. What a build takes from an entry (the files
+it copies, the model it loads) is hashed as it is read; a damaged entry is
+dropped and rebuilt. The build writes into a staging folder inside
 ``output_dir`` and moves its files into place when it succeeds (:mod:`dfx.outdir`):
 an interrupted build leaves the folder as it was, a failed one never replaces a
 complete build, and no file that dfx did not write is removed.
@@ -419,9 +421,45 @@ class Build:
                 json.dumps(verify, indent=2) + "\n")
 
     def _run_steps(self, staging: Path, result: BuildResult) -> None:
+        self._sweep_leftovers()
+        # A damaged entry found while loading a model an earlier step made is dropped;
+        # the build then starts over, and that step runs again (each pass drops one).
+        for _attempt in range(len(self.steps) + 1):
+            try:
+                self._run_steps_once(staging, result)
+                return
+            except _Rebuild:
+                result.steps.clear()
+                result.reports.clear()
+        from dfx.errors import CacheError
+
+        raise CacheError(f"the cache at {self.cache.root} keeps serving damaged entries; "
+                         f"run `dfx cache verify` or `dfx cache clear`")
+
+    def _sweep_leftovers(self) -> None:
+        """Remove what killed dfx processes left in the cache (never a live one's folders)."""
+        from dfx.cache import simulators_dir, sweep_simulator_leftovers
+
+        try:
+            self.cache.sweep_leftovers()
+            sims = simulators_dir()
+            if sims.is_dir():
+                sweep_simulator_leftovers(sims)
+        except (OSError, DfxError) as exc:  # a sweep never stops a build
+            log.debug("sweeping leftovers: %s", exc)
+
+    def _damaged(self, exc, action: str) -> None:
+        log.warning("%s; %s", exc, action)
+        self.progress.update(f"cache entry of {exc.step} damaged ({exc.what} {exc.why}): "
+                             f"{action}")
+
+    def _run_steps_once(self, staging: Path, result: BuildResult) -> None:
+        from dfx.cache import DamagedEntryError
+
         model_file = self._initial_model()
         input_hash = file_hash(model_file)
         model = None  # the in-memory model, when the previous step ran
+        source = None  # the cache entry holding the current model (None: model_file)
         log.info("dfx %s: building %s into %s", __version__, self.model_path, self.output_dir)
         for index, step in enumerate(self.steps):
             self.progress.start(index, step.name)
@@ -429,18 +467,25 @@ class Build:
             key = self.step_key(step, input_hash)
             with self.cache.claim(key) as claim:
                 entry = claim.entry if step.cacheable else None
+                if entry is not None:
+                    try:
+                        self._collect(entry, step, staging)
+                    except DamagedEntryError as exc:
+                        self._damaged(exc, "dropped it, running the step again")
+                        claim.drop(exc)
+                        entry = None
                 cached = entry is not None
                 if not cached:
                     if model is None:
-                        model = _load_model(model_file)
+                        model = self._load_input(model_file, source)
                     model, reports = self._run_one(step, model, claim.files_dir)
-                    model.save(str(claim.model_path))
+                    claim.save_model(model)
                     entry = claim.commit(step.name, {"seconds": time.perf_counter() - started,
                                                      "outputs": reports})
+                    self._collect(entry, step, staging, model=model)
             seconds = time.perf_counter() - started
-            self._collect(entry, step, staging)
             result.reports.append((step.name, entry.meta.get("outputs") or {}))
-            model_file = entry.model_path
+            source = entry
             input_hash = entry.content_hash
             if cached:
                 model = None
@@ -451,7 +496,32 @@ class Build:
             self.progress.finish(index, step.name, seconds, cached)
         if self.steps:
             result.model_path = staging / "final_model.onnx"
-            _link_or_copy(model_file, result.model_path)
+            if model is not None:
+                model.save(str(result.model_path))
+            elif source is not None:
+                try:
+                    source.write_model(result.model_path)
+                except DamagedEntryError as exc:
+                    self._damaged(exc, "dropped it, building again")
+                    self.cache.drop_damaged(exc)
+                    raise _Rebuild from None
+            else:
+                _link_or_copy(model_file, result.model_path)
+
+    def _load_input(self, model_file: Path, source):
+        """The model a step runs on: from ``source`` (a cache entry, verified) or the file."""
+        if source is None or source.model_path is None:
+            return _load_model(model_file)
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        from dfx.cache import DamagedEntryError
+
+        try:
+            return ModelWrapper(source.read_model())
+        except DamagedEntryError as exc:
+            self._damaged(exc, "dropped it, building again")
+            self.cache.drop_damaged(exc)
+            raise _Rebuild from None
 
     def _run_one(self, step: Step, model, files: Path):
         files.mkdir(parents=True, exist_ok=True)
@@ -506,18 +576,41 @@ class Build:
         (out / f"{step.verify_as}.json").write_text(json.dumps(verdict, indent=2) + "\n")
         log.info("verify %s after %s: %s", step.verify_as, step.name, verdict["verdict"])
 
-    def _collect(self, entry, step: Step, staging: Path) -> None:
-        """Copy a step's files (and its model, if saved) into the output folder."""
-        if entry.files_dir.is_dir():
-            for src in entry.files_dir.rglob("*"):
-                if src.is_file():
-                    dst = staging / src.relative_to(entry.files_dir)
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    _link_or_copy(src, dst)
-        if self.cfg.save_intermediate_models and entry.model_path is not None:
-            dst = staging / "intermediate_models" / f"{step.name}.onnx"
-            dst.parent.mkdir(exist_ok=True)
-            _link_or_copy(entry.model_path, dst)
+    def _collect(self, entry, step: Step, staging: Path, model=None) -> None:
+        """Copy a step's files (and its model, if saved) into the output folder.
+
+        Every byte taken from the entry is checked against its manifest while it is
+        copied (DamagedEntryError; what was copied from the entry is removed again).
+        ``model``: the step's output in memory (just built), saved instead of read back.
+        """
+        copied: list[Path] = []
+        try:
+            for rel in entry.files:
+                if not rel.startswith("files/"):
+                    continue
+                dst = staging / rel[len("files/"):]
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if dst.exists() or dst.is_symlink():
+                    dst.unlink()
+                copied.append(dst)
+                entry.copy_file(rel, dst)
+            if self.cfg.save_intermediate_models and entry.model_path is not None:
+                dst = staging / "intermediate_models" / f"{step.name}.onnx"
+                dst.parent.mkdir(exist_ok=True)
+                copied.append(dst)
+                if model is not None:
+                    model.save(str(dst))
+                else:
+                    entry.write_model(dst)
+        except BaseException:
+            for path in copied:
+                if path.is_file():
+                    path.unlink()
+            raise
+
+
+class _Rebuild(Exception):
+    """A damaged cache entry an earlier step made was dropped: build again."""
 
 
 def _load_model(path: Path):

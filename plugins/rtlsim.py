@@ -5,6 +5,10 @@ Verilog into one simulator binary. Binaries are cached under
 ``<cache root>/simulators/<hash>``, the hash taken over the Verilog sources, the
 test bench, the Verilator version and the flags; the memory files are read at
 run time (from the stitched folder), so new weights need no recompilation.
+The binary's sha256 is recorded in ``build.json`` and checked (once per process,
+then by size and mtime) before use; a damaged binary is recompiled. Compilation
+runs in a folder of the system temp dir (GNU make cannot build in a path with
+spaces, and a cache dir may have them); the finished binary is then moved in.
 
 :func:`simulate` streams a batch of integer frames through the simulator and
 returns the output frames with the cycle statistics (per-frame latency, steady
@@ -16,7 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -36,6 +43,12 @@ COMPILE_TIMEOUT_S = int(os.environ.get("DFX_SIM_COMPILE_TIMEOUT", "1200"))
 VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
                    "--x-initial", "fast", "--noassert", "-Wno-fatal", "--top-module", "dfx_top",
                    "-DDFX_SIM")
+
+
+log = logging.getLogger("dfx.rtlsim")
+
+#: Binaries verified by this process: path -> (size, mtime_ns, inode) when hashed.
+_VERIFIED: dict[str, tuple[int, int, int]] = {}
 
 
 class SimulationError(StepError):
@@ -117,12 +130,18 @@ def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path
     root = simulators_root()
     final = root / key
     binary = final / "Vdfx_top"
-    if binary.is_file():
+    if binary.is_file() and simulator_problem(final) is None:
         return binary
     with FileLock(str(root / f"{key}.lock")):
-        if binary.is_file():  # another build compiled it while we waited
-            return binary
-        work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=root))
+        if os.path.lexists(final):
+            problem = simulator_problem(final)
+            if problem is None:  # another build compiled it while we waited
+                return binary
+            log.warning("the compiled simulator %s is damaged (%s); recompiling it", final,
+                        problem)
+            progress(f"the cached simulator {key} is damaged ({problem}): recompiling it")
+            _discard(final)
+        work = _build_dir()
         try:
             for path in sources:
                 shutil.copyfile(path, work / path.name)
@@ -140,31 +159,125 @@ def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path
                     f"the simulator did not compile within {COMPILE_TIMEOUT_S} s (a very wide "
                     f"folding makes a large C++ model; fold with fewer PE x SIMD lanes, or set "
                     f"DFX_SIM_COMPILE_TIMEOUT)") from None
-            (work / "compile.log").write_text(result.stdout + result.stderr)
+            compile_log = result.stdout + result.stderr
+            (work / "compile.log").write_text(compile_log)
             if result.returncode != 0 or not (work / "obj" / "Vdfx_top").is_file():
-                keep = stitched_dir / "rtlsim_compile_failed"
-                shutil.rmtree(keep, ignore_errors=True)
-                shutil.copytree(work, keep)
+                keep = root / "failed" / key
+                _discard(keep)
+                keep.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(work, keep, symlinks=True)
                 raise CompileError(
-                    f"the simulator did not compile: {first_error(result.stdout + result.stderr)}"
-                    f" (sources and compile.log kept in {keep})")
-            (work / "Vdfx_top").write_bytes((work / "obj" / "Vdfx_top").read_bytes())
-            os.chmod(work / "Vdfx_top", 0o755)
-            shutil.rmtree(work / "obj", ignore_errors=True)  # keep only the binary and log
-            (work / "build.json").write_text(json.dumps(
-                {"seconds": time.perf_counter() - started, "verilator": verilator.version,
-                 "sources": [p.name for p in sources]}, indent=2))
-            os.replace(work, final)
-        except BaseException:
+                    f"the simulator did not compile: {first_error(compile_log)} (sources and "
+                    f"compile.log kept in {keep})")
+            _install(work, root, key, {"seconds": time.perf_counter() - started,
+                                       "verilator": verilator.version,
+                                       "sources": [p.name for p in sources]})
+        finally:
             shutil.rmtree(work, ignore_errors=True)
-            raise
     return binary
 
 
+def simulator_problem(final: Path) -> str | None:
+    """What is wrong with the compiled simulator in ``final`` (None: it is sound).
+
+    The first check in a process hashes ``Vdfx_top`` against the sha256 in
+    ``build.json``; later ones compare its size, mtime and inode with that check.
+    """
+    binary = final / "Vdfx_top"
+    try:
+        st = binary.stat()
+    except OSError:
+        return "Vdfx_top is missing"
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    if _VERIFIED.get(str(binary)) == stamp:
+        return None
+    try:
+        record = json.loads((final / "build.json").read_text())
+    except (OSError, ValueError):
+        return "build.json is missing or unreadable"
+    sha = record.get("sha256") if isinstance(record, dict) else None
+    if not sha:
+        return "build.json records no sha256 (compiled by an older dfx)"
+    if record.get("size") != st.st_size:
+        return f"Vdfx_top has {st.st_size} bytes, build.json says {record.get('size')}"
+    if _file_sha256(binary) != sha:
+        return "Vdfx_top does not match the sha256 in build.json (bytes changed)"
+    _VERIFIED[str(binary)] = stamp
+    return None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _build_dir() -> Path:
+    """A fresh compile folder whose path has no spaces (GNU make cannot build in one)."""
+    from dfx.cache import SIM_BUILD_PREFIX
+
+    tried = []
+    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if base in tried:
+            continue
+        tried.append(base)
+        if " " in base or not os.path.isdir(base) or not os.access(base, os.W_OK):
+            continue
+        return Path(tempfile.mkdtemp(prefix=f"{SIM_BUILD_PREFIX}{os.getpid()}-", dir=base))
+    raise CompileError(
+        f"cannot compile the simulator: GNU make cannot build in a path with spaces and no "
+        f"writable temp dir without one was found (tried {', '.join(tried)}); set TMPDIR to "
+        f"a folder whose path has no spaces")
+
+
+def _install(work: Path, root: Path, key: str, record: dict) -> None:
+    """Move the compiled binary (and compile.log) from ``work`` into ``root/key``.
+
+    Assembled in ``root/<key>.<pid>-<random>`` and renamed into place, so
+    ``root/key`` is complete or absent; ``build.json`` records the binary's sha256.
+    """
+    staging = root / f"{key}.{os.getpid()}-{secrets.token_hex(4)}"
+    staging.mkdir()
+    try:
+        digest = hashlib.sha256()
+        size = 0
+        with open(work / "obj" / "Vdfx_top", "rb") as src, \
+                open(staging / "Vdfx_top", "wb") as dst:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                dst.write(chunk)
+                size += len(chunk)
+        os.chmod(staging / "Vdfx_top", 0o755)
+        shutil.copyfile(work / "compile.log", staging / "compile.log")
+        record = {**record, "sha256": digest.hexdigest(), "size": size}
+        (staging / "build.json").write_text(json.dumps(record, indent=2))
+        os.replace(staging, root / key)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _discard(path: Path) -> None:
+    """Take ``path`` out of its place atomically (a rename), then delete it."""
+    if not os.path.lexists(path):
+        return
+    aside = path.parent / f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def first_error(log: str) -> str:
-    """The first error line of a compiler log (Verilator's or the C++ compiler's)."""
+    """The first error line of a compiler log (Verilator's, the C++ compiler's or make's)."""
     for line in log.splitlines():
         if "%Error" in line or "error:" in line.lower():
+            return line.strip()
+    for line in log.splitlines():
+        if re.search(r"\*\*\* |No rule to make target", line):
             return line.strip()
     lines = [line for line in log.splitlines() if line.strip()]
     return lines[-1].strip() if lines else "no output"

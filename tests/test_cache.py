@@ -522,11 +522,15 @@ def test_cache_commands_find_the_simulators_where_rtlsim_keeps_them(tmp_path, mo
     monkeypatch.setenv("DFX_SIM_CACHE_DIR", str(tmp_path / "sims"))
     root = simulators_root()
     assert root == tmp_path / "sims" / "simulators"
-    (root / "abc").mkdir()
-    (root / "abc" / "Vdfx_top").write_bytes(b"\0" * 1000)
-    (root / "abc.partial").mkdir()  # an unfinished compile: not a simulator
+    key = "ab" * 12
+    (root / key).mkdir()
+    (root / key / "Vdfx_top").write_bytes(b"\0" * 1000)
+    live = root / f"{key}.{os.getpid()}-1234abcd"  # a compile of a live process
+    live.mkdir()
+    (live / "Vdfx_top").write_bytes(b"\0" * 10)  # finished, not yet renamed: not counted
     assert main(["cache", "info", "--cache-dir", str(tmp_path / "c")]) == 0
     assert f"compiled simulators: 1, 0.0 MB in {root}" in capsys.readouterr().out
     assert main(["cache", "clear", "--cache-dir", str(tmp_path / "c")]) == 0
     assert "and 1 compiled simulators" in capsys.readouterr().out
-    assert not root.exists()
+    assert not (root / key).exists()
+    assert live.is_dir()  # a live process's folder is never touched

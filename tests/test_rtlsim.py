@@ -146,7 +146,38 @@ def test_compile_failure_reports_the_first_error(tmp_path):
         compile_simulator(out)
     message = str(info.value)
     assert "MVAU_1.v" in message and "Error" in message
-    assert (out / "rtlsim_compile_failed" / "compile.log").is_file()
+    # The message names a folder that exists and holds the sources and compile.log.
+    kept = Path(message.split("compile.log kept in ", 1)[1].rstrip(")"))
+    assert (kept / "compile.log").is_file() and (kept / "MVAU_1.v").is_file()
+    assert "oops syntax error" in (kept / "MVAU_1.v").read_text()
+
+
+def test_space_in_the_cache_dir_builds_and_a_damaged_binary_is_recompiled(tmp_path,
+                                                                          monkeypatch):
+    """GNU make cannot build in a path with spaces: the simulator is compiled elsewhere
+    and moved in. A truncated cached binary is found (sha256 in build.json) and
+    recompiled instead of crashing the simulation."""
+    import dfx.plugins.rtlsim as rtlsim
+    from dfx.plugins.hw import rtlsim_execute
+
+    monkeypatch.setenv("DFX_SIM_CACHE_DIR", str(tmp_path / "sim cache dir"))
+    _, x, expected = load_example("tfc-w1a1")
+    model = folded_model("tfc-w1a1", "minimal", tmp_path)
+    out, kinds = stitched(model, tmp_path / "ip with space")
+    assert np.array_equal(rtlsim_execute(model, x[:4], out, kinds), expected[:4])
+    binary = rtlsim.compile_simulator(out)
+    assert " " in str(binary) and binary.is_file()
+    record = read_json(binary.parent / "build.json")
+    assert record["size"] == binary.stat().st_size and len(record["sha256"]) == 64
+
+    binary.write_bytes(binary.read_bytes()[:4096])  # truncated
+    rtlsim._VERIFIED.clear()  # as a new process finds it
+    messages = []
+    assert rtlsim.compile_simulator(out, progress=messages.append) == binary
+    assert any("damaged (Vdfx_top has 4096 bytes, build.json says" in m and
+               "recompiling it" in m for m in messages), messages
+    assert rtlsim.simulator_problem(binary.parent) is None
+    assert np.array_equal(rtlsim_execute(model, x[:4], out, kinds), expected[:4])
 
 
 def test_watchdog_reports_a_deadlock_and_the_stalled_stream(tmp_path):
