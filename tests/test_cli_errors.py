@@ -166,3 +166,76 @@ def test_folding_config_accepts_finn_defaults_and_integral_floats(tmp_path):
     hw = json.loads((tmp_path / "b" / "final_hw_config.json").read_text())
     assert [hw[f"MVAU_{i}"]["PE"] for i in range(4)] == [4, 2, 2, 1]
     assert hw["MVAU_0"]["SIMD"] == 12
+
+
+# -- target_fps, dfx report, input values ----------------------------------------
+
+
+@pytest.mark.parametrize("where", ["flag", "json", "yaml", "set"])
+def test_target_fps_takes_an_integral_float_everywhere(tmp_path, where):
+    args = []
+    if where == "flag":
+        args = ["--target-fps", "1e5"]
+    elif where == "set":
+        args = ["--set", "target_fps=1e5"]
+    elif where == "json":
+        (tmp_path / "cfg.json").write_text('{"target_fps": 1e5}')
+        args = ["--config", tmp_path / "cfg.json"]
+    else:
+        (tmp_path / "cfg.yaml").write_text("target_fps: 1e5\n")
+        args = ["--config", tmp_path / "cfg.yaml"]
+    out = tmp_path / "b"
+    result = run_dfx("run", "--plugins", "default", CYBSEC / "model.onnx", "-o", out, "-q",
+                     "--stop-step", "step_target_fps_parallelization", *args)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "report" / "folding_summary.json").read_text())
+    assert summary["cycle_budget"] == 1000  # 100 MHz / 1e5 fps
+
+
+@pytest.mark.parametrize("where, message", [
+    ("flag", "--target-fps: expects an integer, got '1.5'"),
+    ("set", "expects an integer, got '1.5'"),
+    ("json", "cfg.json: must be an integer, got float 1.5"),
+    ("yaml", "cfg.yaml: must be an integer, got float 1.5"),
+])
+def test_target_fps_rejects_a_fraction_everywhere(tmp_path, where, message):
+    if where == "flag":
+        args = ["--target-fps", "1.5"]
+    elif where == "set":
+        args = ["--set", "target_fps=1.5"]
+    else:
+        name = f"cfg.{where}"
+        (tmp_path / name).write_text('{"target_fps": 1.5}' if where == "json" else
+                                     "target_fps: 1.5\n")
+        args = ["--config", tmp_path / name]
+    result = run_dfx("run", "--plugins", "default", CYBSEC / "model.onnx", "-o",
+                     tmp_path / "b", "-q", *args)
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert message in result.stderr
+    if where in ("json", "yaml"):
+        assert "'target_fps' in " in result.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"a": 1}, "holds a JSON object of integers, but not a layer-cycles table "
+               "(estimate_layer_cycles.json): 'a' is not a layer name"),
+    ({"MVAU_0": 12, "x": 3, "y": 4}, "'x', 'y' are not layer names"),
+    ({"MVAU_0": -3}, "layer 'MVAU_0' has -3 cycles"),
+])
+def test_report_rejects_an_object_of_integers_that_is_no_cycles_table(tmp_path, content,
+                                                                      message):
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(content))
+    result = run_dfx("report", path)
+    assert result.returncode != 0
+    _no_traceback(result)
+    assert f"report file {path}" in result.stderr and message in result.stderr
+
+
+def test_report_still_reads_a_layer_cycles_table(tmp_path):
+    path = tmp_path / "cycles.json"
+    path.write_text(json.dumps({"MVAU_0": 100, "MVAU_hls_1": 64, "Thresholding_2": 0}))
+    result = run_dfx("report", path)
+    assert result.returncode == 0, result.stderr
+    assert "dfx_estimate_cycles" in result.stdout and "MVAU_hls_1" in result.stdout
