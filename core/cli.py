@@ -290,7 +290,7 @@ def cmd_sim(args) -> int:
     import numpy as np
 
     from dfx.errors import DfxError
-    from dfx.execute import execute
+    from dfx.execute import batch_input, execute
     from dfx.graph import load_model
     from dfx.plugin_manager import load_plugins
 
@@ -298,6 +298,8 @@ def cmd_sim(args) -> int:
     model_path = build_dir / "final_model.onnx"
     if not model_path.is_file():
         raise DfxError(f"{build_dir} is not a finished dfx build (no final_model.onnx)")
+    # Checked before the (possibly long) simulation, so its result is never lost.
+    output = _check_output_path(args.output)
     status_path = build_dir / "build_status.json"
     status = json.loads(status_path.read_text()) if status_path.is_file() else {}
     plugins = load_plugins(args.plugins or status.get("plugins") or "default")
@@ -309,13 +311,40 @@ def cmd_sim(args) -> int:
         x = np.load(args.input)
     except (OSError, ValueError) as exc:
         raise DfxError(f"--input {args.input}: not a readable .npy file ({exc})") from None
-    if args.backend == "rtl":
-        y = _rtl_sim(build_dir, model, x, plugins, args.backpressure)
-    else:
+    x = batch_input(model, x)
+    if len(x) == 0 or args.backend == "python":
+        # An empty batch gives an empty output on both backends: no simulator for nothing.
         y = execute(model, x, plugins.layer_kinds)
-    np.save(args.output, y)
-    print(f"{len(y)} output(s) of shape {list(y.shape[1:])} written to {args.output}")
+    else:
+        y = _rtl_sim(build_dir, model, x, plugins, args.backpressure)
+    try:
+        with open(output, "wb") as f:  # exactly the path asked for (np.save adds .npy)
+            np.save(f, y)
+    except OSError as exc:
+        raise DfxError(f"--output {args.output}: cannot write it ({exc.strerror or exc})"
+                       ) from None
+    empty = " (the input batch is empty)" if len(y) == 0 else ""
+    print(f"{len(y)} output(s) of shape {list(y.shape[1:])} written to {args.output}{empty}")
     return 0
+
+
+def _check_output_path(text: str) -> Path:
+    """``--output``: a file path in an existing, writable folder (checked before any work)."""
+    from dfx.errors import DfxError
+
+    path = Path(text)
+    parent = path.parent
+    if path.is_dir():
+        raise DfxError(f"--output {text}: is a folder; give a file path such as "
+                       f"{path / 'outputs.npy'}")
+    if not parent.exists():
+        raise DfxError(f"--output {text}: the folder {parent} does not exist; create it "
+                       f"first or choose another path")
+    if not parent.is_dir():
+        raise DfxError(f"--output {text}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DfxError(f"--output {text}: the folder {parent} is not writable")
+    return path
 
 
 def _rtl_sim(build_dir, model, x, plugins, backpressure):

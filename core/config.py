@@ -516,6 +516,9 @@ def _check_scalar(base, value):
     elif base is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        # JSON and YAML write 1e12 as a float; the command line takes it as an integer too
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
     elif base is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
@@ -718,9 +721,8 @@ def load_config_file(path) -> dict:
     else:
         import yaml
 
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         try:
-            data = yaml.load(text, Loader=loader)
+            data = yaml.load(text, Loader=_yaml_loader())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f", line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -738,6 +740,25 @@ def load_config_file(path) -> dict:
             f"level, got {_kind_word(data)}"
         )
     return data
+
+
+def _yaml_loader():
+    """PyYAML's safe loader, reading ``1e12`` as a number as YAML 1.2 and JSON do
+    (PyYAML alone, YAML 1.1, reads it as the string '1e12')."""
+    import re
+
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # a subclass: the resolver is not added to PyYAML's own loader
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."))
+    return Loader
 
 
 def _kind_word(value) -> str:

@@ -49,6 +49,14 @@ def has_hw_nodes(model, layer_kinds: LayerRegistry) -> bool:
     return any(layer_kinds.is_hw(n) for n in model.graph.node)
 
 
+def _plain_number(value) -> str:
+    """A numpy scalar as a user writes it: ``0.5``, ``16``, ``nan`` (not ``np.float32(0.5)``)."""
+    number = np.asarray(value).item()
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
 def batch_input(model, x: np.ndarray) -> np.ndarray:
     """Check ``x`` against the model's input and give it a leading batch axis.
 
@@ -59,6 +67,9 @@ def batch_input(model, x: np.ndarray) -> np.ndarray:
     name = model.graph.input[0].name
     shape = tuple(model.get_tensor_shape(name))
     x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise ModelError(f"the input holds {x.dtype} values; model input {name!r} takes "
+                         f"numbers (an integer or float array)")
     sample_shape = shape[1:]
     if x.shape == sample_shape:
         x = x[None]
@@ -76,8 +87,8 @@ def batch_input(model, x: np.ndarray) -> np.ndarray:
         if not np.all(allowed):
             bad = np.argwhere(~allowed)[0]
             raise ModelError(
-                f"input value {x[tuple(bad)]!r} at index {bad.tolist()} is not a valid "
-                f"{dt.name} value for model input {name!r}"
+                f"input value {_plain_number(x[tuple(bad)])} at index {bad.tolist()} is not a "
+                f"valid {dt.name} value for model input {name!r}"
             )
     return x.astype(np.float32)
 

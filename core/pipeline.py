@@ -202,6 +202,12 @@ class Build:
         for step in self.steps:
             if step.preflight is not None:
                 step.preflight(cfg, board)
+        if cfg.folding_config_file and any("folding_config_file" in s.config_fields
+                                           for s in self.steps):
+            # before step 1: a typo in the folding file must not cost the earlier steps
+            from dfx.folding_config import preflight_folding_config
+
+            preflight_folding_config(cfg.folding_config_file, plugins.layer_kinds)
         self.progress = progress
         self.quiet = quiet
         self.output_dir = Path(cfg.output_dir)

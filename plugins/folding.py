@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dfx.errors import ConfigError, DfxError
+from dfx.errors import ConfigError
 from dfx.plugins.layers.memory import board_weights, cost
 
 RESOURCES = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
@@ -162,94 +161,99 @@ def hw_config(model, ctx) -> dict:
     return config
 
 
-# FINN names its layers after specialisation ("MVAU_hls_0", "MVAU_rtl_0") or by their
-# long names in older releases; dfx accepts those keys for its own layers.
-_FINN_ALIASES = [
-    (re.compile(r"^(MVAU|Thresholding)_(?:hls|rtl)_(\d+)$"), r"\1_\2"),
-    (re.compile(r"^MatrixVectorActivation_(\d+)$"), r"MVAU_\1"),
-    (re.compile(r"^Thresholding_Batch_(\d+)$"), r"Thresholding_\1"),
-]
-# Kinds a FINN folding config may name that dfx's estimate flow does not have (yet).
-_FINN_ONLY_PREFIXES = ("StreamingFIFO", "StreamingDataWidthConverter", "StreamingMaxPool",
-                       "ConvolutionInputGenerator", "FMPadding", "LabelSelect",
-                       "StreamingDataflowPartition")
-
-
 def apply_folding_config(model, cfg, ctx):
     """Apply ``folding_config_file`` (FINN's JSON format); write final_hw_config.json."""
     if cfg.folding_config_file:
+        from dfx.folding_config import read_folding_config
+
         path = Path(cfg.folding_config_file)
-        try:
-            data = json.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"folding_config_file: cannot read {path}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"folding_config_file: {path} is not valid JSON "
-                              f"(line {exc.lineno}: {exc.msg})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"folding_config_file: {path} must hold a JSON object")
-        _apply(model, data, path, ctx)
+        _apply(model, read_folding_config(path), path, ctx)
     ctx.write_json("final_hw_config.json", hw_config(model, ctx))
     return model
 
 
 def _apply(model, data: dict, path: Path, ctx) -> None:
+    """Check every entry against the model's layers, then apply them all (or none)."""
+    from dfx.folding_config import (
+        FINN_ONLY_PREFIXES,
+        IGNORED_ATTRIBUTES,
+        check_value,
+        folding_config_error,
+        layer_name,
+        split_default,
+    )
+
     layers = {layer.name: layer for layer in ctx.layer_kinds.hw_layers(model)}
+    problems: list[str] = []
+    foldings: dict[str, dict] = {name: {} for name in layers}
+    where: dict[tuple[str, str], str] = {}  # (layer, attr) -> the key that set it
     defaults = data.get("Defaults", {}) or {}
+    if not isinstance(defaults, dict):
+        problems.append(f"Defaults must be an object of attributes, got {defaults!r}")
+        defaults = {}
     for attr, spec in defaults.items():
-        # FINN: "attr": [value, ["OpType", ...]] or "attr": value
-        value, kinds = (spec[0], spec[1]) if isinstance(spec, list) and len(spec) == 2 and \
-            isinstance(spec[1], list) else (spec, None)
+        # FINN: "attr": [value, ["OpType", ...]], [value, "all"], or "attr": value
+        value, kinds = split_default(spec)
         for layer in layers.values():
             kind_names = {layer.op_type, f"{layer.op_type}_hls", f"{layer.op_type}_rtl"}
             if (kinds is None or kind_names & set(kinds)) and attr in layer.folding_attributes:
-                layer.set(attr, value)
-    problems = []
-    user_set: set[str] = set()
+                foldings[layer.name][attr] = value
+                where[layer.name, attr] = f"Defaults.{attr} (for {layer.name})"
     for key, values in data.items():
         if key == "Defaults":
             continue
-        name = key
-        for pattern, repl in _FINN_ALIASES:
-            name = pattern.sub(repl, name)
+        name = layer_name(key)
         if name not in layers:
-            if key.startswith(_FINN_ONLY_PREFIXES):
+            if key.startswith(FINN_ONLY_PREFIXES):
                 ctx.log.warning("folding config %s: %r has no counterpart in this build; "
                                 "ignored", path, key)
                 continue
             close = difflib.get_close_matches(name, list(layers), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(f"{path}: layer {key!r} is not in the model{hint} "
+            problems.append(f"layer {key!r} is not in the model{hint} "
                             f"(layers: {', '.join(layers)})")
             continue
         layer = layers[name]
         if not isinstance(values, dict):
-            problems.append(f"{path}: {key!r} must map to an object of attributes")
+            problems.append(f"{key!r} must map to an object of attributes")
             continue
-        folding = {}
         for attr, value in values.items():
             if attr in layer.folding_attributes:
-                folding[attr] = value
-            elif attr in layer.attributes or attr in ("depth_trigger_uram",
-                                                      "depth_trigger_bram"):
+                foldings[name][attr] = value
+                where[name, attr] = f"{key}.{attr}"
+            elif attr in layer.attributes or attr in IGNORED_ATTRIBUTES:
                 ctx.log.info("folding config %s: %s.%s is not a folding attribute; ignored",
                              path, key, attr)
             else:
-                problems.append(f"{path}: {key}.{attr} is not an attribute of "
+                problems.append(f"{key}.{attr} is not an attribute of "
                                 f"{layer.op_type} (folding attributes: "
                                 f"{', '.join(layer.folding_attributes)})")
+    for name, folding in foldings.items():
+        layer = layers[name]
+        bad = False
+        for attr, value in folding.items():
+            why = check_value(attr, value, [type(layer)], layer)
+            if why:
+                problems.append(f"{where[name, attr]} {why}")
+                bad = True
+        if bad or not folding:
+            continue
+        # the kind's own rules (memory styles, ...), now that the numbers are sound
         why = layer.check_folding(folding) or _check_fifo_depths(folding)
         if why:
-            problems.append(f"{path}: {key}: {why}")
+            problems.append(f"{name}: {why}")
+    if problems:
+        raise folding_config_error(path, problems)
+    order = list(layers)
+    user_set: set[str] = set()
+    for name, folding in foldings.items():
+        if not folding:
             continue
-        layer.set_folding(folding)
-        order = list(layers)
+        layers[name].set_folding(folding)
         if "inFIFODepths" in folding:
             user_set.add(f"fifo_{order.index(name)}")
         if "outFIFODepths" in folding and name == order[-1]:
             user_set.add(f"fifo_{len(order)}")
-    if problems:
-        raise DfxError("invalid folding config:\n  " + "\n  ".join(problems))
     if user_set:
         # FIFO sizing keeps the depths the user chose (see plugins/hw.py).
         model.set_metadata_prop("dfx_user_fifo_depths", json.dumps(sorted(user_set)))

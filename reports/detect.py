@@ -55,6 +55,8 @@ _HEAD = 16384  # characters of a text report looked at to find its kind
 _LOG_MESSAGE = re.compile(r"^(?:ERROR|CRITICAL WARNING|WARNING|INFO): \[[^\]]+\]", re.M)
 _LOG_BANNER = re.compile(r"^(?:#|\*{4,}) (?:Vivado|Vitis HLS|Vitis|Vivado HLS) v?\d{4}\.\d", re.M)
 _RESOURCE_KEYS = {"LUT", "FF", "BRAM_18K", "URAM", "DSP"}
+#: A hardware layer's name: its kind and an index (MVAU_0, Thresholding_hls_2).
+_LAYER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*_\d+$")
 
 
 def _json_kind(path: Path, text: str) -> str:
@@ -90,6 +92,20 @@ def _json_kind(path: Path, text: str) -> str:
     if numbers and all(k.startswith("step_") for k in data):
         return "dfx_time_per_step"
     if numbers and all(isinstance(v, int) for v in values):
+        # a layer-cycles table names layers (MVAU_0, FINN's MVAU_hls_0) and counts cycles:
+        # any object of integers is not one
+        odd = [k for k in data if not _LAYER_NAME.match(k)]
+        if odd:
+            names = ", ".join(map(repr, odd[:3])) + (", ..." if len(odd) > 3 else "")
+            verb = "is not a layer name" if len(odd) == 1 else "are not layer names"
+            raise ReportError(
+                f"report file {path} holds a JSON object of integers, but not a layer-cycles "
+                f"table (estimate_layer_cycles.json): {names} {verb} such as MVAU_0")
+        negative = [k for k, v in data.items() if v < 0]
+        if negative:
+            raise ReportError(f"report file {path}: layer {negative[0]!r} has "
+                              f"{data[negative[0]]} cycles; a layer-cycles table counts "
+                              f"cycles >= 0")
         return "dfx_estimate_cycles"
     raise ReportError(f"report file {path} holds JSON that is not a report dfx knows "
                       f"(keys: {', '.join(list(data)[:6])}{', ...' if len(data) > 6 else ''})")

@@ -202,7 +202,7 @@ def test_folding_config_with_invalid_pe_names_the_layer(tmp_path, capsys):
                  "--folding-config-file", str(tmp_path / "fold.json")])
     assert code != 0
     err = capsys.readouterr().err
-    assert "MVAU_0: PE=7 does not divide MH=64" in err
+    assert "MVAU_0.PE must be a positive integer that divides MH=64, got 7" in err
 
 
 def test_stop_step_and_start_step(tmp_path):
