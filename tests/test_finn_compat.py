@@ -438,3 +438,20 @@ def test_no_dcp_unless_asked(tmp_path):
     assert proc.returncode == 0, proc.stderr
     t = dry_run(out / "stitched_ip" / "package_ip.tcl")
     assert not t.calls("synth_design") and not t.calls("write_checkpoint")
+
+
+# -- habits: the linter runs in CI, as the README says ------------------------------------------
+
+
+def test_ci_runs_the_readme_commands_and_the_linter():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Run the linter and the tests", 1)[1].split("```bash\n", 1)[1]
+    commands = [c.strip() for c in block.split("```", 1)[0].strip().split("&&")]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    install, *rest = commands
+    assert install.startswith("pip install -e ") and install.split()[-1] == '".[test,lint]"'
+    assert any(line.startswith("python -m pip install") and line.endswith('".[test,lint]"')
+               for line in ci_lines)
+    assert "ruff check core plugins reports tcl tests benchmarks examples" in rest
+    for command in rest:
+        assert command in ci_lines, command
