@@ -1236,7 +1236,11 @@ def field_docs(extra_fields=()) -> list[tuple[str, str, object, str]]:
     """
     rows = []
     for name, (spec, f) in _key_fields().items():
-        rows.append((name, _type_str(spec), _plain(_default_of(f)), f.metadata["doc"]))
+        doc = f.metadata["doc"]
+        status, why = KEY_STATUS.get(name, (IMPLEMENTED, ""))
+        if status == WARNED:  # say it where users look it up: dfx config, dfx run --help
+            doc += f" [accepted for FINN compatibility, no effect in dfx: {why}]"
+        rows.append((name, _type_str(spec), _plain(_default_of(f)), doc))
     for name, (spec, ef) in _extra_specs(extra_fields).items():
         doc = ef.doc + (f" (plugin {ef.plugin})" if ef.plugin else "")
         rows.append((name, _type_str(spec), _plain(ef.default), doc))

@@ -455,3 +455,13 @@ def test_ci_runs_the_readme_commands_and_the_linter():
     assert "ruff check core plugins reports tcl tests benchmarks examples" in rest
     for command in rest:
         assert command in ci_lines, command
+
+
+def test_dfx_config_says_which_keys_have_no_effect():
+    proc = run_dfx("config")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    docs = {lines[i].split()[0]: lines[i + 1] for i in range(0, len(lines), 2)}
+    for key, (status, why) in KEY_STATUS.items():
+        said = f"[accepted for FINN compatibility, no effect in dfx: {why}]" in docs[key]
+        assert said == (status == WARNED), key
