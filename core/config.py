@@ -403,7 +403,8 @@ KEY_STATUS: dict[str, tuple[str, str]] = {
                          "estimate_reports; pynq_driver and deployment_package are rejected "
                          "(no plugin produces them yet)"),
     "specialize_layers_config_file": (WARNED, "dfx's layers are all RTL, so there is no HLS "
-                                      "or RTL variant to choose; the file is not read"),
+                                      "or RTL variant to choose; the file is checked, and a "
+                                      "layer it asks to be HLS is built as RTL (logged)"),
     "folding_config_file": (IMPLEMENTED, "FINN's folding JSON, applied per layer"),
     "target_fps": (IMPLEMENTED, "the automatic folding's cycle budget"),
     "folding_two_pass_relaxation": (WARNED, "dfx's folding takes per layer the cheapest "
@@ -457,9 +458,9 @@ KEY_STATUS: dict[str, tuple[str, str]] = {
     "vitis_opt_strategy": (WARNED, "dfx's v++ link uses Vitis's default strategy"),
     "save_intermediate_models": (IMPLEMENTED, "intermediate_models/<step>.onnx"),
     "enable_hw_debug": (WARNED, "dfx inserts no ILA debug cores"),
-    "enable_build_pdb_debug": (IMPLEMENTED, "post-mortem pdb on a failing step when stdin "
-                               "and stdout are a terminal and $CI is unset; never under "
-                               "pipes or CI"),
+    "enable_build_pdb_debug": (IMPLEMENTED, "post-mortem pdb when a step raises an "
+                               "unexpected exception, if stdin and stdout are a terminal "
+                               "and $CI is unset; never under pipes or CI"),
     "verbose": (IMPLEMENTED, "debug lines in the log"),
     "steps": (IMPLEMENTED, "FINN's step names and lists; FINN steps with no dfx work are "
               "no-ops with a log line"),

@@ -465,3 +465,20 @@ def test_dfx_config_says_which_keys_have_no_effect():
     for key, (status, why) in KEY_STATUS.items():
         said = f"[accepted for FINN compatibility, no effect in dfx: {why}]" in docs[key]
         assert said == (status == WARNED), key
+
+
+def test_specialize_layers_config_file_is_checked_and_its_hls_choice_logged(tmp_path):
+    spec = tmp_path / "specialize.json"
+    spec.write_text(json.dumps({"Defaults": {}, "MVAU_0": {"preferred_impl_style": "hls"}}))
+    out = tmp_path / "out"
+    proc = run_dfx("run", "--plugins", "default", CYBSEC, "-o", out, "-q",
+                   "--specialize-layers-config-file", spec)
+    assert proc.returncode == 0, proc.stderr
+    assert "specialize_layers_config_file=" in proc.stderr  # the warning
+    log = (out / "build_dataflow.log").read_text()
+    assert "MVAU_0 asks for preferred_impl_style='hls'; dfx builds it as rtl" in log
+    spec.write_text("[1, 2]")
+    proc = run_dfx("run", "--plugins", "default", CYBSEC, "-o", tmp_path / "bad", "-q",
+                   "--specialize-layers-config-file", spec)
+    assert proc.returncode == 2
+    assert f"specialize_layers_config_file {str(spec)!r}: expected a JSON mapping" in proc.stderr
