@@ -38,6 +38,7 @@ __all__ = [
     "DataflowOutputType",
     "ExtraField",
     "FoldingObjective",
+    "KEY_STATUS",
     "LargeFIFOMemStyle",
     "ShellFlowType",
     "VerificationStepType",
@@ -45,6 +46,7 @@ __all__ = [
     "apply_board",
     "coerce_cli_value",
     "config_keys",
+    "config_warnings",
     "field_docs",
     "load_config_file",
     "make_config",
@@ -160,8 +162,11 @@ def _f(default, doc: str, *, factory=None):
 class DataflowBuildConfig:
     """FINN's build configuration, plus dfx's own keys and plugin-declared ones.
 
-    Build it with :func:`make_config`, which validates every key; constructing
-    it directly skips validation (as FINN's class does).
+    Build it with :func:`make_config` (from a file's keys and command-line
+    overrides) or directly, ``DataflowBuildConfig(output_dir=..., ...)`` as FINN
+    users do: either way every value is checked when the object is built, and a
+    bad value or an unknown key raises :class:`~dfx.errors.ConfigError` naming
+    the key.
     """
 
     # -- FINN's fields (FINN's order) --------------------------------------
@@ -201,13 +206,15 @@ class DataflowBuildConfig:
     verify_save_rtlsim_waveforms: bool = _f(
         False, "Save .vcd waveforms of the rtlsim verification runs under the reports."
     )
-    verification_atol: float = _f(0.1, "Absolute tolerance when comparing verification outputs.")
+    verification_atol: float = _f(
+        0.1, "Absolute tolerance when comparing verification outputs (max abs diff <= atol)."
+    )
     stitched_ip_gen_dcp: bool = _f(False, "Synthesize the stitched IP into a .dcp checkpoint.")
     signature: list[int] | None = _f(
         None, "Words of a signature node inserted into the stitched IP (customer, app, version)."
     )
     mvau_wwidth_max: int = _f(
-        1024, "Largest per-PE weight stream width (bits) the automatic folding may choose."
+        36, "Largest per-PE weight stream width (bits) the automatic folding may choose."
     )
     standalone_thresholds: bool = _f(
         False, "Implement thresholds as separate layers instead of inside the MVAU."
@@ -223,7 +230,7 @@ class DataflowBuildConfig:
         None, "Target FPGA part (e.g. xc7z020clg400-1); follows from board when unset."
     )
     auto_fifo_depths: bool = _f(True, "Size the FIFOs between layers automatically.")
-    split_large_fifos: bool = _f(False, "Split FIFOs deeper than 32768 into a chain.")
+    split_large_fifos: bool = _f(False, "Split FIFOs deeper than 32768 words into a chain.")
     auto_fifo_strategy: AutoFIFOSizingMethod = _f(
         AutoFIFOSizingMethod.LARGEFIFO_RTLSIM,
         "Method that sizes FIFOs when auto_fifo_depths is on.",
@@ -232,13 +239,15 @@ class DataflowBuildConfig:
         False, "Use the Python rtlsim driver instead of the C++ one for FIFO sizing and timing."
     )
     large_fifo_mem_style: LargeFIFOMemStyle = _f(
-        LargeFIFOMemStyle.AUTO, "Memory resource for large FIFOs."
+        LargeFIFOMemStyle.AUTO, "Memory resource (ram_style) of FIFOs deeper than 64 words."
     )
     fifosim_input_throttle: bool = _f(
         True, "Throttle the input of the FIFO-sizing simulation to the target rate."
     )
     fifosim_save_waveform: bool = _f(False, "Save waveforms of the FIFO-sizing simulation.")
-    fifosim_n_inferences: int = _f(2, "Number of inferences the FIFO-sizing simulation runs.")
+    fifosim_n_inferences: int | None = _f(
+        None, "Number of inferences the FIFO-sizing simulation runs (null: 4, the least dfx runs)."
+    )
     hls_clk_period_ns: float | None = _f(
         None, "Clock period for HLS synthesis in ns (default: synth_clk_period_ns)."
     )
@@ -256,7 +265,10 @@ class DataflowBuildConfig:
     )
     save_intermediate_models: bool = _f(True, "Save the model after every step.")
     enable_hw_debug: bool = _f(False, "Insert debug cores (ILA) into the hardware.")
-    enable_build_pdb_debug: bool = _f(True, "Start a post-mortem debugger when a step fails.")
+    enable_build_pdb_debug: bool = _f(
+        True, "Start a post-mortem debugger when a step fails, if stdin and stdout are a "
+        "terminal and $CI is unset."
+    )
     verbose: bool = _f(False, "Print warnings and tool output to the terminal, not only the log.")
     steps: list[str] | None = _f(None, "Names of the steps to run, in order (default: all).")
     start_step: str | None = _f(
@@ -321,6 +333,11 @@ class DataflowBuildConfig:
         },
     )
 
+    def __post_init__(self) -> None:
+        # The same checks as make_config, so a config built in Python fails here,
+        # naming the key, and not later inside a step.
+        _validate_instance(self)
+
     # -- access ------------------------------------------------------------
     @property
     def clk_mhz(self) -> float:
@@ -356,6 +373,176 @@ class DataflowBuildConfig:
         if callable(boards):
             return apply_board(self, boards)
         return apply_board(self, _mapping_lookup(boards))
+
+
+_dataclass_init = DataflowBuildConfig.__init__
+
+
+def _checked_init(self, *args, **kwargs):
+    # An unknown keyword is a ConfigError naming the key, not the dataclass's TypeError.
+    names = {f.name for f in fields(DataflowBuildConfig)}
+    unknown = [k for k in kwargs if k not in names]
+    if unknown:
+        known = list(_key_fields())
+        raise _config_error([f"unknown key {k!r} for DataflowBuildConfig{_suggest(k, known)}"
+                             for k in unknown])
+    _dataclass_init(self, *args, **kwargs)
+
+
+_checked_init.__doc__ = _dataclass_init.__doc__
+_checked_init.__signature__ = __import__("inspect").signature(_dataclass_init)
+DataflowBuildConfig.__init__ = _checked_init
+
+
+# --------------------------------------------------------------------------
+# What dfx does with each of FINN's keys
+# --------------------------------------------------------------------------
+
+IMPLEMENTED, WARNED, REJECTED = "implemented", "warned", "rejected"
+
+#: Every FINN key: (status, what dfx does). A "warned" key, or the values named in
+#: _WARN_WHEN of an implemented one, is accepted but has no effect; setting it makes
+#: :func:`config_warnings` say so. docs/config.md renders this table.
+KEY_STATUS: dict[str, tuple[str, str]] = {
+    "output_dir": (IMPLEMENTED, "the build folder, FINN's layout"),
+    "synth_clk_period_ns": (IMPLEMENTED, "folding, estimates, rtlsim figures, Vivado clock; "
+                            "FINN has no default, dfx 10.0"),
+    "generate_outputs": (IMPLEMENTED, "selects the steps; FINN has no default, dfx "
+                         "estimate_reports; pynq_driver and deployment_package are rejected "
+                         "(no plugin produces them yet)"),
+    "specialize_layers_config_file": (WARNED, "dfx's layers are all RTL, so there is no HLS "
+                                      "or RTL variant to choose; the file is checked, and a "
+                                      "layer it asks to be HLS is built as RTL (logged)"),
+    "folding_config_file": (IMPLEMENTED, "FINN's folding JSON, applied per layer"),
+    "target_fps": (IMPLEMENTED, "the automatic folding's cycle budget"),
+    "folding_two_pass_relaxation": (WARNED, "dfx's folding takes per layer the cheapest "
+                                    "folding within the budget; when the target cannot be "
+                                    "met it always reports the limiting layer and keeps the "
+                                    "other layers at their target, a single pass"),
+    "verify_steps": (IMPLEMENTED, "finn_onnx_python, initial_python, streamlined_python, "
+                     "hw_python run on the Python model; stitched_ip_rtlsim, "
+                     "node_by_node_rtlsim and rtlsim simulate the stitched design; "
+                     "folded_hls_cppsim is rejected (C++ simulation comes with HLS layers)"),
+    "verify_input_npy": (IMPLEMENTED, "the verification input"),
+    "verify_expected_output_npy": (IMPLEMENTED, "the verification reference"),
+    "verify_save_full_context": (WARNED, "dfx's checks record the verdict and the largest "
+                                 "difference in verification_output/, not every tensor"),
+    "verify_save_rtlsim_waveforms": (WARNED, "the rtlsim check is compiled without tracing; "
+                                     "no .vcd is written"),
+    "verification_atol": (IMPLEMENTED, "a check passes when the max abs diff is <= atol"),
+    "stitched_ip_gen_dcp": (IMPLEMENTED, "package_ip.tcl also synthesizes the stitched "
+                            "design out of context and writes stitched_ip/dfx_top.dcp"),
+    "signature": (WARNED, "dfx's stitched IP has no AXI-lite signature register yet"),
+    "mvau_wwidth_max": (IMPLEMENTED, "caps SIMD x weight bits per PE in the folding; "
+                        "default 36 as FINN's"),
+    "standalone_thresholds": (IMPLEMENTED, "thresholds become separate Thresholding layers"),
+    "minimize_bit_width": (IMPLEMENTED, "dfx always sizes weight and accumulator widths from "
+                           "the value ranges (step_minimize_bit_width records them); false "
+                           "is warned: the widths stay minimal"),
+    "board": (IMPLEMENTED, "sets fpga_part, the shell and the default clock"),
+    "shell_flow_type": (IMPLEMENTED, "Zynq shell or Alveo kernel for the bitfile"),
+    "fpga_part": (IMPLEMENTED, "the part for Vivado and the resource budget"),
+    "auto_fifo_depths": (IMPLEMENTED, "FIFO depths by Verilator simulation"),
+    "split_large_fifos": (IMPLEMENTED, "FIFOs deeper than 32768 words become a chain of "
+                          "FIFOs of at most 32768 words (same total depth)"),
+    "auto_fifo_strategy": (IMPLEMENTED, "largefifo_rtlsim: dfx simulates the stitched design "
+                           "with deep FIFOs and keeps the peak occupancy; characterize is "
+                           "warned: dfx has no per-layer characterization and sizes by the "
+                           "same simulation"),
+    "force_python_rtlsim": (WARNED, "dfx has one simulator, compiled by Verilator"),
+    "large_fifo_mem_style": (IMPLEMENTED, "the ram_style of FIFOs deeper than 64 words in "
+                             "the RTL (auto: LUTs up to 64 words, block RAM above)"),
+    "fifosim_input_throttle": (WARNED, "the FIFO-sizing simulation always feeds the input "
+                               "as fast as the design takes it"),
+    "fifosim_save_waveform": (WARNED, "the FIFO-sizing simulation writes no waveform"),
+    "fifosim_n_inferences": (IMPLEMENTED, "frames the FIFO-sizing simulation runs (at least "
+                             "4); FINN's default null"),
+    "hls_clk_period_ns": (WARNED, "validated and recorded in report/hw_ipgen.json; no "
+                          "effect until dfx has HLS layers"),
+    "default_swg_exception": (WARNED, "dfx has no convolution input generators"),
+    "vitis_platform": (IMPLEMENTED, "the Alveo platform for v++"),
+    "vitis_floorplan_file": (WARNED, "dfx's Alveo link places the kernel on one SLR; the "
+                             "file is not read"),
+    "vitis_opt_strategy": (WARNED, "dfx's v++ link uses Vitis's default strategy"),
+    "save_intermediate_models": (IMPLEMENTED, "intermediate_models/<step>.onnx"),
+    "enable_hw_debug": (WARNED, "dfx inserts no ILA debug cores"),
+    "enable_build_pdb_debug": (IMPLEMENTED, "post-mortem pdb when a step raises an "
+                               "unexpected exception, if stdin and stdout are a terminal "
+                               "and $CI is unset; never under pipes or CI"),
+    "verbose": (IMPLEMENTED, "debug lines in the log"),
+    "steps": (IMPLEMENTED, "FINN's step names and lists; FINN steps with no dfx work are "
+              "no-ops with a log line"),
+    "start_step": (IMPLEMENTED, "from the model saved by the step before"),
+    "stop_step": (IMPLEMENTED, "stop after this step"),
+    "max_multithreshold_bit_width": (WARNED, "dfx's streamliner turns every activation Quant "
+                                     "into thresholds whatever its width"),
+    "rtlsim_batch_size": (IMPLEMENTED, "inputs of the rtlsim performance measurement"),
+    "rtlsim_use_vivado_comps": (WARNED, "dfx's FIFOs are its own RTL in rtlsim and "
+                                "synthesis; there is no Vivado FIFO IP to keep"),
+    "input_range_info": (WARNED, "dfx takes the input range from the input quantizer"),
+}
+
+#: Values of implemented keys that dfx accepts but cannot honour.
+_WARN_WHEN = {
+    "minimize_bit_width": lambda v: v is False,
+    "auto_fifo_strategy": lambda v: v == AutoFIFOSizingMethod.CHARACTERIZE,
+    "hls_clk_period_ns": lambda v: v is not None,
+}
+
+#: Values rejected outright: key -> (bad(value), why).
+_REJECT = {
+    "verify_steps": (
+        lambda v: VerificationStepType.FOLDED_HLS_CPPSIM in (v or []),
+        "folded_hls_cppsim is C++ simulation of HLS layers, which dfx does not have yet "
+        "(its layers are RTL: use hw_python for the folded model or stitched_ip_rtlsim)",
+    ),
+}
+
+
+def config_warnings(cfg: DataflowBuildConfig) -> list[str]:
+    """One message per key set to a value dfx accepts but does not honour.
+
+    A key counts as set when it differs from its default (the default is what
+    dfx does). Each message reads "KEY: accepted for FINN compatibility, no
+    effect in dfx: WHY".
+    """
+    out = []
+    for name, (_spec, f) in _key_fields().items():
+        status, why = KEY_STATUS.get(name, (IMPLEMENTED, ""))
+        value = getattr(cfg, name)
+        if name in _WARN_WHEN:
+            hit = _WARN_WHEN[name](value)
+        else:
+            hit = status == WARNED and value != _default_of(f)
+        if hit:
+            out.append(f"{name}={_short(_plain(value))}: accepted for FINN compatibility, "
+                       f"no effect in dfx: {why}")
+    return out
+
+
+def _validate_instance(cfg: DataflowBuildConfig) -> None:
+    """Check and normalise every key of ``cfg`` in place; raises ConfigError."""
+    problems = []
+    for name, (spec, _field) in _key_fields().items():
+        value = getattr(cfg, name)
+        try:
+            value = _check_value(spec, value)
+        except _Problem as exc:
+            problems.append(f"{name!r}: {exc}")
+            continue
+        rule = _RANGES.get(name)
+        if rule is not None and value is not None and not rule[0](value):
+            problems.append(f"{name!r}: {rule[1]}, got {_short(_plain(value))}")
+            continue
+        reject = _REJECT.get(name)
+        if reject is not None and reject[0](value):
+            problems.append(f"{name!r}: {reject[1]}")
+            continue
+        setattr(cfg, name, value)
+    if not isinstance(cfg.extra, dict):
+        problems.append(f"'extra' must be a mapping, got {_describe(cfg.extra)}")
+    if problems:
+        raise _config_error(problems)
 
 
 # --------------------------------------------------------------------------
@@ -903,6 +1090,10 @@ def make_config(
         if rule is not None and value is not None and not rule[0](value):
             problems.append(f"{where}: {rule[1]}, got {_short(value)}")
             continue
+        reject = _REJECT.get(key)
+        if reject is not None and reject[0](value):
+            problems.append(f"{where}: {reject[1]}")
+            continue
         if key == "generate_outputs":
             value = list(dict.fromkeys(value))  # order kept, duplicates dropped
         values[key] = value
@@ -1075,7 +1266,11 @@ def field_docs(extra_fields=()) -> list[tuple[str, str, object, str]]:
     """
     rows = []
     for name, (spec, f) in _key_fields().items():
-        rows.append((name, _type_str(spec), _plain(_default_of(f)), f.metadata["doc"]))
+        doc = f.metadata["doc"]
+        status, why = KEY_STATUS.get(name, (IMPLEMENTED, ""))
+        if status == WARNED:  # say it where users look it up: dfx config, dfx run --help
+            doc += f" [accepted for FINN compatibility, no effect in dfx: {why}]"
+        rows.append((name, _type_str(spec), _plain(_default_of(f)), doc))
     for name, (spec, ef) in _extra_specs(extra_fields).items():
         doc = ef.doc + (f" (plugin {ef.plugin})" if ef.plugin else "")
         rows.append((name, _type_str(spec), _plain(ef.default), doc))

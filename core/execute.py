@@ -146,8 +146,12 @@ def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry,
     return np.asarray(context[model.graph.output[0].name], dtype=np.float32)
 
 
-def compare(output: np.ndarray, expected: np.ndarray) -> dict:
-    """Verdict for ``output`` against ``expected``: exact, or within float32 rounding."""
+def compare(output: np.ndarray, expected: np.ndarray, atol: float = 0.0) -> dict:
+    """Verdict for ``output`` against ``expected``.
+
+    SUCCESS when every element differs by at most ``atol`` (FINN's
+    ``verification_atol``) or by float32 rounding, whichever is larger.
+    """
     output = np.asarray(output, np.float64)
     expected = np.asarray(expected, np.float64)
     if output.shape != expected.shape:
@@ -157,7 +161,7 @@ def compare(output: np.ndarray, expected: np.ndarray) -> dict:
             return {"verdict": "FAIL", "why": f"shape {list(output.shape)} != expected "
                     f"{list(expected.shape)}"}
     diff = np.abs(output - expected)
-    tolerance = 1e-5 * max(1.0, float(np.abs(expected).max(initial=0.0)))
+    tolerance = max(float(atol), 1e-5 * max(1.0, float(np.abs(expected).max(initial=0.0))))
     exact = bool(np.array_equal(output, expected))
     ok = exact or bool(np.all(diff <= tolerance))
     return {
@@ -166,4 +170,5 @@ def compare(output: np.ndarray, expected: np.ndarray) -> dict:
         "max_abs_diff": float(diff.max(initial=0.0)),
         "mismatches": int(np.count_nonzero(diff > tolerance)),
         "samples": int(expected.shape[0]) if expected.ndim else 1,
+        "atol": float(atol),
     }

@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +210,12 @@ class Build:
             from dfx.folding_config import preflight_folding_config
 
             preflight_folding_config(cfg.folding_config_file, plugins.layer_kinds)
+        _check_verify_steps(cfg, self.steps)
+        from dfx.config import config_warnings
+
+        self.config_warnings = config_warnings(cfg)
+        for message in self.config_warnings:  # loudly: on the terminal, and in the log
+            print(f"dfx: warning: {message}", file=sys.stderr)
         self.progress = progress
         self.quiet = quiet
         self.output_dir = Path(cfg.output_dir)
@@ -264,7 +272,7 @@ class Build:
                 raise ConfigError(f"{name}: {str(path)!r} does not exist (needed by "
                                   f"verify_steps {step.verify_as!r})")
             files[name] = file_hash(path)
-        return {"verify_as": step.verify_as, **files}
+        return {"verify_as": step.verify_as, "atol": self.cfg.verification_atol, **files}
 
     def step_key(self, step: Step, input_hash: str) -> str:
         from dfx.cache import make_key
@@ -467,6 +475,8 @@ class Build:
         model = None  # the in-memory model, when the previous step ran
         source = None  # the cache entry holding the current model (None: model_file)
         log.info("dfx %s: building %s into %s", __version__, self.model_path, self.output_dir)
+        for message in self.config_warnings:
+            log.warning("%s", message)
         for index, step in enumerate(self.steps):
             self.progress.start(index, step.name)
             started = time.perf_counter()
@@ -553,6 +563,7 @@ class Build:
                 error.step_name = step.name
                 raise error from None
             log.exception("step %s raised", step.name)
+            _post_mortem(self.cfg, exc)
             error = StepError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}")
             error.step_name = step.name
             raise error from exc
@@ -575,7 +586,7 @@ class Build:
             output = step.verifier(model, x, files, self.plugins.layer_kinds)
         else:
             output = execute(model, x, self.plugins.layer_kinds)
-        verdict = compare(output, expected)
+        verdict = compare(output, expected, atol=self.cfg.verification_atol)
         verdict["step"] = step.name
         out = files / "verification_output"
         out.mkdir(exist_ok=True)
@@ -617,6 +628,46 @@ class Build:
 
 class _Rebuild(Exception):
     """A damaged cache entry an earlier step made was dropped: build again."""
+
+
+def _check_verify_steps(cfg, steps: list[Step]) -> None:
+    """Every ``verify_steps`` name must have a step in this build that checks it."""
+    checked = {s.verify_as for s in steps if s.verify_as}
+    missing = []
+    for name in cfg.verify_steps or []:
+        dfx_name = VERIFY_ALIASES.get(str(name), str(name))
+        if dfx_name not in checked:
+            missing.append(str(name))
+    if missing:
+        hint = ""
+        if any("rtlsim" in m for m in missing):
+            hint = "the rtlsim checks need stitched_ip or rtlsim_performance in generate_outputs; "
+        raise ConfigError(
+            f"verify_steps: {', '.join(missing)} would not run: no step of this build checks "
+            f"it ({hint}checked here: {', '.join(sorted(checked)) or 'nothing'})")
+
+
+def _interactive() -> bool:
+    """A person at a terminal: stdin and stdout are ttys and no CI is announced."""
+    if os.environ.get("CI"):
+        return False
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
+def _post_mortem(cfg, exc: BaseException) -> None:
+    """FINN's enable_build_pdb_debug: pdb at the failing frame, for a person at a terminal."""
+    if not getattr(cfg, "enable_build_pdb_debug", False) or not _interactive():
+        return
+    import pdb
+    import traceback
+
+    traceback.print_exception(exc)
+    print("dfx: enable_build_pdb_debug is on: starting the post-mortem debugger "
+          "(q to leave, the build then fails)", file=sys.stderr)
+    pdb.post_mortem(exc.__traceback__)
 
 
 def _load_model(path: Path):

@@ -56,13 +56,32 @@ def _step_generate_estimate_reports(model, cfg, ctx):
 
 
 def _step_hw_codegen(model, cfg, ctx):
+    from dfx.plugins.rtlgen import set_fifo_options
+
+    set_fifo_options(model, cfg)  # every later stitch reads them from the model
     return ctx.hook.dfx_hw_codegen(model=model, cfg=cfg, ctx=ctx)
 
 
 def _step_set_fifo_depths(model, cfg, ctx):
     from dfx.plugins.hw import set_fifo_depths
 
+    if cfg.auto_fifo_depths:
+        ctx.log.info("auto_fifo_strategy %s: dfx sizes the FIFOs by one simulation of the "
+                     "stitched design with deep FIFOs, keeping each FIFO's peak occupancy",
+                     cfg.auto_fifo_strategy)
     return set_fifo_depths(model, cfg, ctx)
+
+
+def _finn_step(name: str):
+    """The FINN step ``name`` of :mod:`dfx.plugins.finn_steps`, imported when it runs."""
+
+    def run(model, cfg, ctx):
+        from dfx.plugins import finn_steps
+
+        return getattr(finn_steps, name)(model, cfg, ctx)
+
+    run.__name__ = name
+    return run
 
 
 def _step_create_stitched_ip(model, cfg, ctx):
@@ -142,28 +161,44 @@ def dfx_register_steps():
         Step("step_convert_to_hw", _step_convert_to_hw, hooks=("dfx_convert_to_hw",),
              config_fields=("standalone_thresholds",), uses_layer_kinds=True,
              verify_as="hw_python", description="MVAU / Thresholding hardware layers"),
+        Step("step_create_dataflow_partition", _finn_step("step_create_dataflow_partition"),
+             uses_layer_kinds=True,
+             description="FINN's step; no-op in dfx (the hardware chain is the partition)"),
+        Step("step_specialize_layers", _finn_step("step_specialize_layers"),
+             uses_layer_kinds=True, config_fields=("specialize_layers_config_file",),
+             description="every layer is RTL; writes template_specialize_layers_config.json"),
         Step("step_target_fps_parallelization", _step_target_fps_parallelization,
              hooks=("dfx_folding",), config_fields=FOLDING_FIELDS, uses_layer_kinds=True,
              description="PE/SIMD per layer from target_fps and the clock"),
         Step("step_apply_folding_config", _step_apply_folding_config,
              config_fields=("folding_config_file",), uses_layer_kinds=True,
              description="apply folding_config_file; write final_hw_config.json"),
+        Step("step_minimize_bit_width", _finn_step("step_minimize_bit_width"),
+             uses_layer_kinds=True, config_fields=("minimize_bit_width",),
+             description="widths are minimal from conversion; records them "
+                         "(report/minimize_bit_width.json)"),
         Step("step_generate_estimate_reports", _step_generate_estimate_reports,
              hooks=("dfx_estimates",), config_fields=("synth_clk_period_ns", "board"),
              uses_layer_kinds=True, outputs={ESTIMATE_REPORTS},
              description="cycles, resources, network performance, op counts"),
         Step("step_hw_codegen", _step_hw_codegen, hooks=("dfx_hw_codegen",),
              uses_layer_kinds=True, outputs=HW_OUTPUTS,
+             config_fields=("split_large_fifos", "large_fifo_mem_style"),
              description="Verilog and memory files for every layer (codegen/)"),
+        Step("step_hw_ipgen", _finn_step("step_hw_ipgen"), outputs=HW_OUTPUTS,
+             config_fields=("hls_clk_period_ns", "synth_clk_period_ns"),
+             description="FINN's HLS synthesis; no-op in dfx (RTL layers), records "
+                         "hls_clk_period_ns"),
         Step("step_set_fifo_depths", _step_set_fifo_depths, uses_layer_kinds=True,
-             config_fields=("auto_fifo_depths", "fifosim_n_inferences"), outputs=HW_OUTPUTS,
+             config_fields=("auto_fifo_depths", "fifosim_n_inferences", "auto_fifo_strategy"),
+             outputs=HW_OUTPUTS,
              hooks=("dfx_ip_stitch",), environment=_verilator_version,
              description="FIFO depths by Verilator simulation (auto_fifo_depths)"),
         Step("step_create_stitched_ip", _step_create_stitched_ip, hooks=("dfx_ip_stitch",),
              uses_layer_kinds=True, outputs=HW_OUTPUTS, verify_as="rtlsim",
              verifier=_verify_rtlsim,
              # generate_outputs: Vivado packages the IP only when stitched_ip is asked for
-             config_fields=(*VIVADO_FIELDS, "generate_outputs"),
+             config_fields=(*VIVADO_FIELDS, "generate_outputs", "stitched_ip_gen_dcp"),
              environment=_vivado_version,
              description="one AXI-Stream top with FIFOs and width converters (stitched_ip/), "
                          "packaged as a Vivado IP"),
@@ -182,6 +217,10 @@ def dfx_register_steps():
              config_fields=(*VIVADO_FIELDS, "shell_flow_type", "vitis_platform"),
              outputs={BITFILE}, environment=_vivado_version, preflight=_bitfile_preflight,
              description="Zynq shell with DMA and bitstream, or Alveo kernel and link"),
+        Step("step_make_pynq_driver", _finn_step("step_make_pynq_driver"),
+             description="FINN's step; no-op in dfx (no driver generator yet)"),
+        Step("step_deployment_package", _finn_step("step_deployment_package"),
+             description="FINN's step; no-op in dfx (no deployment package yet)"),
     ]
 
 

@@ -48,9 +48,26 @@ def generate_estimate_reports(model, cfg, ctx):
     ctx.write_report("estimate_layer_resources.json", resources)
     ctx.write_report("op_and_param_counts.json", counts)
     ctx.write_report("estimate_network_performance.json", performance)
+    ctx.write_report("estimate_layer_config_alternatives.json", config_alternatives(layers))
     if ctx.board is not None:
         util = {k: (total[k] / ctx.board.resources[k] if ctx.board.resources.get(k) else None)
                 for k in ("LUT", "FF", "BRAM_18K", "URAM", "DSP")}
         ctx.write_report("estimate_board_utilization.json",
                          {"board": ctx.board.name, "part": ctx.board.part, "utilization": util})
     return model
+
+
+def config_alternatives(layers) -> dict:
+    """FINN's estimate_layer_config_alternatives.json: per layer, the resource estimate of
+    each memory style at the layer's folding (its current style first)."""
+    out = {}
+    for layer in layers:
+        styles = list(getattr(layer, "memory_styles", ()))
+        current = layer.folding().get("ram_style")
+        if not styles or current is None:
+            out[layer.name] = [dict(layer.resources(), ram_style=current)]
+            continue
+        order = [current] + [s for s in styles if s != current]
+        out[layer.name] = [dict(layer.with_folding({"ram_style": s}).resources(), ram_style=s)
+                           for s in order]
+    return out

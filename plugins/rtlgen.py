@@ -25,6 +25,38 @@ from dfx.packing import hex_lines, padded_bits
 RTL_LIBRARY = Path(__file__).parent / "rtl"
 LIBRARY_MODULES = ("dfx_mvau", "dfx_thresholding", "dfx_fifo", "dfx_dwc")
 
+#: Model metadata that carries FINN's FIFO keys from step_hw_codegen to every stitch.
+FIFO_OPTIONS_KEY = "dfx_fifo_options"
+#: dfx_fifo's "auto" style keeps up to this many words in LUTs; deeper FIFOs are "large".
+LARGE_FIFO_WORDS = 64
+#: split_large_fifos: FINN's limit, the deepest single FIFO.
+SPLIT_FIFO_WORDS = 32768
+
+
+def set_fifo_options(model, cfg) -> None:
+    """Record ``split_large_fifos`` and ``large_fifo_mem_style`` on ``model`` for stitching."""
+    model.set_metadata_prop(FIFO_OPTIONS_KEY, json.dumps({
+        "split_large_fifos": bool(cfg.split_large_fifos),
+        "large_fifo_mem_style": str(cfg.large_fifo_mem_style),
+    }))
+
+
+def fifo_options(model) -> dict:
+    """The FIFO options recorded by :func:`set_fifo_options` (FINN's defaults if none)."""
+    text = model.get_metadata_prop(FIFO_OPTIONS_KEY)
+    options = {"split_large_fifos": False, "large_fifo_mem_style": "auto"}
+    if text:
+        options.update(json.loads(text))
+    return options
+
+
+def split_depth(depth: int, limit: int = SPLIT_FIFO_WORDS) -> list[int]:
+    """Depths of a chain of FIFOs of at most ``limit`` words holding ``depth`` words."""
+    pieces = [limit] * (depth // limit)
+    if depth % limit:
+        pieces.append(depth % limit)
+    return pieces
+
 
 def verilog_param(value) -> str:
     if isinstance(value, str):
@@ -79,6 +111,7 @@ class Stage:
     in_width: int
     out_width: int
     params: dict = field(default_factory=dict)
+    group: str = ""  # a FIFO split into a chain: the name of the FIFO it is part of
 
 
 def stitch(model, layer_kinds, out_dir: Path, fifo_depths: dict[str, int] | None = None,
@@ -94,6 +127,7 @@ def stitch(model, layer_kinds, out_dir: Path, fifo_depths: dict[str, int] | None
     if not layers:
         raise ValueError("no hardware layers to stitch")
     fifo_depths = dict(fifo_depths or {})
+    options = fifo_options(model)
     for name in LIBRARY_MODULES:
         shutil.copyfile(RTL_LIBRARY / f"{name}.v", out_dir / f"{name}.v")
 
@@ -103,10 +137,17 @@ def stitch(model, layer_kinds, out_dir: Path, fifo_depths: dict[str, int] | None
     def add_fifo(index: int, width: int, words_per_frame: int, between: str):
         name = f"fifo_{index}"
         depth = int(fifo_depths.get(name, default_depth))
+        style = options["large_fifo_mem_style"] if depth > LARGE_FIFO_WORDS else "auto"
+        pieces = split_depth(depth) if options["split_large_fifos"] else [depth]
         fifos.append({"name": name, "depth": depth, "width": width, "between": between,
-                      "words_per_frame": words_per_frame})
-        stages.append(Stage(name, "dfx_fifo", "fifo", width, width,
-                            {"WIDTH": width, "DEPTH": depth, "RAM_STYLE": "auto"}))
+                      "words_per_frame": words_per_frame, "ram_style": style,
+                      **({"pieces": pieces} if len(pieces) > 1 else {})})
+        for j, piece in enumerate(pieces):
+            piece_style = options["large_fifo_mem_style"] if piece > LARGE_FIFO_WORDS else "auto"
+            stages.append(Stage(name if len(pieces) == 1 else f"{name}_part{j}", "dfx_fifo",
+                                "fifo", width, width,
+                                {"WIDTH": width, "DEPTH": piece, "RAM_STYLE": piece_style},
+                                group=name))
 
     def add_dwc(index: int, src, dst):
         if src.elems == dst.elems:
@@ -167,6 +208,11 @@ def _top_verilog(stages: list[Stage], info: dict) -> str:
     in_tw, out_tw = info["input"]["tdata_width"], info["output"]["tdata_width"]
     n = len(stages)
     fifo_stages = [s for s in stages if s.kind == "fifo"]
+    # one occupancy per FIFO; a FIFO split into a chain holds what its parts hold
+    groups: dict[str, list[str]] = {}
+    for s in fifo_stages:
+        groups.setdefault(s.group or s.instance, []).append(s.instance)
+    group_index = {name: i for i, name in enumerate(groups)}
     decl = []
     body = []
     # stream k connects stage k-1 -> stage k; stream 0 is the top input, stream n the output
@@ -181,7 +227,10 @@ def _top_verilog(stages: list[Stage], info: dict) -> str:
             params = f" #({plist})"
         extra = ""
         if stage.kind == "fifo":
-            extra = f",\n        .occupancy(fifo_occupancy_{fifo_stages.index(stage)}_unused)"
+            i = group_index[stage.group or stage.instance]
+            wire = (f"fifo_occupancy_{i}_unused" if len(groups[stage.group or stage.instance])
+                    == 1 else f"{stage.instance}_occupancy_unused")
+            extra = f",\n        .occupancy({wire})"
         body.append(
             f"    {stage.module}{params} {stage.instance} (\n"
             f"        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),\n"
@@ -194,10 +243,15 @@ def _top_verilog(stages: list[Stage], info: dict) -> str:
     if fifo_stages:
         # Occupancies feed the simulation's debug port only; in synthesis they are
         # unused (the name says so to the linter) and optimized away.
-        occ = ", ".join(f"fifo_occupancy_{i}_unused" for i in reversed(range(len(fifo_stages))))
-        decl.extend(f"    wire [31:0] fifo_occupancy_{i}_unused;"
-                    for i in range(len(fifo_stages)))
-        sim_ports = (f",\n    output wire [{32 * len(fifo_stages) - 1}:0] dbg_fifo_occupancy,\n"
+        occ = ", ".join(f"fifo_occupancy_{i}_unused" for i in reversed(range(len(groups))))
+        for i, parts in enumerate(groups.values()):
+            if len(parts) == 1:
+                decl.append(f"    wire [31:0] fifo_occupancy_{i}_unused;")
+            else:
+                decl.extend(f"    wire [31:0] {part}_occupancy_unused;" for part in parts)
+                total = " + ".join(f"{part}_occupancy_unused" for part in parts)
+                decl.append(f"    wire [31:0] fifo_occupancy_{i}_unused = {total};")
+        sim_ports = (f",\n    output wire [{32 * len(groups) - 1}:0] dbg_fifo_occupancy,\n"
                      f"    output wire [{n:d}:0] dbg_valid,\n    output wire [{n:d}:0] dbg_ready")
         valid = ", ".join(f"s{k}_tvalid" for k in reversed(range(n + 1)))
         ready = ", ".join(f"s{k}_tready" for k in reversed(range(n + 1)))

@@ -193,7 +193,8 @@ def _package_script(rtl: Path, base: Path, part: str, board_part: str | None, cf
     script = write_stitched_ip_script(
         rtl, base / "package_ip.tcl", part=part, board_part=board_part,
         clk_period_ns=cfg.synth_clk_period_ns, project_dir=base / project, ip_dir=ip_dir,
-        ip_name=IP_NAME, vendor=IP_VENDOR, library=IP_LIBRARY, version=IP_VERSION)
+        ip_name=IP_NAME, vendor=IP_VENDOR, library=IP_LIBRARY, version=IP_VERSION,
+        gen_dcp=bool(getattr(cfg, "stitched_ip_gen_dcp", False)))
     return script, ip_dir
 
 

@@ -229,8 +229,12 @@ def write_stitched_ip_script(stitched_dir: Path | str, out_path: Path | str, *, 
                              board_part: str | None, clk_period_ns: float,
                              project_dir: Path | str, ip_dir: Path | str,
                              ip_name: str = "dfx_accel", vendor: str = "dfx",
-                             library: str = "dfx", version: str = "1.0") -> Path:
+                             library: str = "dfx", version: str = "1.0",
+                             gen_dcp: bool = False) -> Path:
     """Write the Tcl script that packages a stitched design as a Vivado IP.
+
+    With ``gen_dcp`` (FINN's ``stitched_ip_gen_dcp``) the script first synthesizes
+    the design out of context and writes ``<top>.dcp`` beside itself.
 
     The script creates a project in ``project_dir`` on ``part`` (and
     ``board_part`` unless None), adds every ``.v`` and ``.dat`` file of
@@ -266,7 +270,7 @@ def write_stitched_ip_script(stitched_dir: Path | str, out_path: Path | str, *, 
         display_name=f"dfx accelerator {ip_name}",
         description="Streaming dataflow accelerator built by dfx",
         clock=CLOCK, reset=RESET, streams=streams, clk_period_ns=_period(period),
-        freq_hz=round(1e9 / period))
+        freq_hz=round(1e9 / period), dcp_name=f"{info['top']}.dcp" if gen_dcp else None)
     return _write(out_path, text)
 
 

@@ -468,9 +468,9 @@ def test_step_replacing_a_default_step(tmp_path):
                  pythonpath=tmp_path)).stdout
     names = listed_steps(out)
     assert names.count("step_generate_estimate_reports") == 1
-    # replaced in place: still right after the folding config
+    # replaced in place: still right after FINN's step_minimize_bit_width
     at = names.index("step_generate_estimate_reports")
-    assert names[at - 1] == "step_apply_folding_config"
+    assert names[at - 1] == "step_minimize_bit_width"
     assert "my own reports" in out
 
     build = tmp_path / "build"

@@ -39,6 +39,8 @@ def stitched(tmp_path_factory):
         assert main(["run", "--plugins", "default",
                      str(model_dir("cybsec-mlp-w2a2") / "model.onnx"), "-o", str(root / "build"),
                      "-q", "--no-cache", "--target-fps", "1000000", "--auto-fifo-depths", "false",
+                     # 1024: the first layer unrolled, so the input stream is not a power of two
+                     "--mvau-wwidth-max", "1024",
                      "--generate-outputs", "stitched_ip"]) == 0
     folder = root / "build" / "stitched_ip"
     return folder, json.loads((folder / "stitch.json").read_text())
