@@ -304,8 +304,8 @@ def _ooc_yosys(cfg, ctx, base: Path, rtl: Path, info: dict, part: str, why: str)
     ctx.log.info("out-of-context synthesis with Yosys, synth_xilinx -family %s: %s",
                  family, why)
     result = synthesize(rtl, base / "yosys", family=family, per_layer=True, part=part,
-                        timeout_s=_timeout_s(cfg), jobs=_jobs(),
-                        on_progress=ctx.progress)
+                        timeout_s=float(cfg.yosys_timeout_minutes) * 60.0, jobs=_jobs(),
+                        on_progress=ctx.progress, timeout_key="yosys_timeout_minutes")
     ooc = yosys_ooc_summary(result)
     ooc["why_yosys"] = why
     ooc["timing"] = "not analysed: Yosys gives no timing; WNS and fmax need Vivado"

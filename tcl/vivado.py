@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dfx.errors import StepError, ToolNotFoundError
-from dfx.processes import has_exited, stop_group
+from dfx.processes import has_exited, popen_in_group, release, stop_group
 
 __all__ = [
     "MIN_VIVADO",
@@ -447,9 +447,9 @@ def run_vivado(vivado: Vivado, scripts: Sequence[Path | str] | Path | str, *,
     started = time.monotonic()
     deadline = None if timeout_s is None else started + timeout_s
     try:
-        proc = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        # registered: dfx's death (a signal, or SIGKILL) stops Vivado's group too
+        proc = popen_in_group(command, cwd=workdir, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as exc:
         raise VivadoError(f"Vivado session '{name}': {vivado.executable} cannot be run: "
                           f"{exc}") from None
@@ -501,6 +501,7 @@ def run_vivado(vivado: Vivado, scripts: Sequence[Path | str] | Path | str, *,
         _stop_group(proc)
     else:
         proc.wait()
+        release(proc)
     # The rest of the output, up to the end of the pipe (bounded: a process that left
     # the group may still hold it).
     reader.join(timeout=KILL_GRACE_S)
