@@ -26,7 +26,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -35,10 +34,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dfx.errors import ConfigError, StepError, ToolNotFoundError
-from dfx.processes import popen_in_group, release, stop_group
+from dfx.processes import stop_group
+from dfx.tools import Tool, discover
 
 __all__ = [
     "DFX_FAMILIES",
@@ -100,9 +100,12 @@ HEARTBEAT_S = 30.0
 
 
 @dataclass(frozen=True)
-class YosysTool:
+class YosysTool(Tool):
     """How to run Yosys: ``kind`` is ``"pyosys"`` (a Python with the ``pyosys`` package,
     run as a worker subprocess) or ``"executable"`` (a ``yosys`` binary)."""
+
+    name: ClassVar[str] = "Yosys"
+    error_markers: ClassVar[tuple[str, ...]] = ("ERROR:",)
 
     kind: str
     executable: str
@@ -124,7 +127,7 @@ def find_yosys() -> YosysTool:
     """
     explicit = os.environ.get(YOSYS_ENV, "").strip()
     if explicit:
-        exe = shutil.which(explicit)
+        exe, _ = discover([], env_var=YOSYS_ENV)
         if exe is None:
             raise ToolNotFoundError(f"{YOSYS_ENV}={explicit!r} is not an executable. "
                                     f"{YOSYS_HELP}")
@@ -137,7 +140,7 @@ def find_yosys() -> YosysTool:
         except Exception:  # the version is informative only
             release = "?"
         return YosysTool("pyosys", sys.executable, f"pyosys {release}")
-    exe = shutil.which("yosys")
+    exe, _ = discover(["yosys"])
     if exe is not None:
         return YosysTool("executable", exe, f"yosys ({exe})")
     raise ToolNotFoundError(YOSYS_HELP)
@@ -412,36 +415,36 @@ class _Runner:
         tmp_log = out / f".{run.name}.yosys.log.{token}.tmp"
         _atomic_write(script, run.script(self.family, tmp_stat.resolve()))
         start = time.monotonic()
+
+        def started(proc: subprocess.Popen) -> None:
+            # a stop() before this saw no process: stop it here
+            with self.lock:
+                self.running.add(proc)
+                self.started[run.name] = start
+                stop = self.stopped.is_set()
+            if stop:
+                _kill(proc)
+
         try:
-            with open(tmp_log, "wb") as log_file:
-                # registered: dfx's death (any signal, SIGKILL too) stops the group, and
-                # nothing starts once dfx is stopping (Terminated instead)
+            if self.stopped.is_set():
+                raise _Cancelled()
+            # in a registered process group: dfx's death (any signal, SIGKILL too) stops
+            # it, and nothing starts once dfx is stopping (Terminated instead)
+            try:
+                result = self.tool.run([script.resolve()], cwd=self.stitched_dir,
+                                       timeout_s=self.timeout_s, log=tmp_log, tail_lines=20,
+                                       on_start=started)
+            finally:
                 with self.lock:
-                    if self.stopped.is_set():
-                        raise _Cancelled()
-                    proc = popen_in_group(self.tool.command(script.resolve()),
-                                          cwd=self.stitched_dir, stdout=log_file,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-                    self.running.add(proc)
-                    self.started[run.name] = start
-                try:
-                    try:
-                        code = proc.wait(timeout=self.timeout_s)
-                    except subprocess.TimeoutExpired:
-                        _kill(proc)
-                        os.replace(tmp_log, log)
-                        hint = f"; raise the config key {self.timeout_key}" \
-                            if self.timeout_key else ""
-                        raise StepError(
-                            f"Yosys synthesis of {run.name} did not finish within "
-                            f"{_duration(self.timeout_s)} and was stopped{hint}; log: {log}"
-                        ) from None
-                finally:
-                    with self.lock:
-                        self.running.discard(proc)
-                        self.started.pop(run.name, None)
-                    if proc.returncode is not None:
-                        release(proc)
+                    self.running = {p for p in self.running if p.returncode is None}
+                    self.started.pop(run.name, None)
+            code = result.returncode
+            if result.timed_out:
+                os.replace(tmp_log, log)
+                hint = f"; raise the config key {self.timeout_key}" if self.timeout_key else ""
+                raise StepError(
+                    f"Yosys synthesis of {run.name} did not finish within "
+                    f"{_duration(self.timeout_s)} and was stopped{hint}; log: {log}")
             run.seconds = time.monotonic() - start
             if self.stopped.is_set():
                 raise _Cancelled()
