@@ -211,3 +211,42 @@ def test_stop_group_reaches_the_grandchildren(tmp_path):
                                "the grandchild's pid"))
     stop_group(proc, grace_s=1.0)
     _wait_for(lambda: not _alive(grandchild), 20, "the grandchild gone")
+
+
+def test_sigterm_during_a_vivado_session_stops_vivado_and_its_children(tmp_path):
+    """The stand-in Vivado ignores SIGTERM and starts a grandchild: dfx still stops both
+    (SIGKILL after the grace period) and exits with 143."""
+    from test_vivado_runner import write_vivado
+
+    fake = write_vivado(tmp_path / "vivado" / "vivado")
+    env = dict(os.environ, FAKE_VIVADO_MODE="hang-stubborn")
+    cmd = [sys.executable, "-m", "dfx", "run", str(model_dir("tfc-w1a1") / "model.onnx"),
+           "-o", str(tmp_path / "out"), "--generate-outputs", "out_of_context_synth",
+           "--ooc-synth-tool", "vivado", "--vivado-path", str(fake), "--board", "Pynq-Z1",
+           "--auto-fifo-depths", "false", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        pid_file = _wait_for(lambda: next(iter(tmp_path.rglob("grandchild.pid")), None), 240,
+                             "the stand-in Vivado started its grandchild")
+        grandchild = int(_wait_for(lambda: pid_file.read_text().strip(), 10, "its pid"))
+        vivado = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                  and str(fake).encode() in _cmdline(p)]
+        assert vivado and _alive(grandchild)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert "dfx: terminated by SIGTERM" in err and "Traceback" not in err
+    _wait_for(lambda: not [p for p in [grandchild, *vivado] if _alive(p)], 20,
+              "Vivado and its grandchild gone")
+
+
+def _cmdline(proc_dir: Path) -> bytes:
+    try:
+        return (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return b""
