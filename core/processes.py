@@ -173,16 +173,24 @@ def _tell_reaper(text: str) -> None:
             pass
 
 
+_PRCTL: list = []  # [libc's prctl, or None where there is none], looked up once
+
+
 def _arm_parent_death_signal(parent: int):
     """A ``preexec_fn`` that has the kernel SIGKILL the child when its parent ends
     (Linux ``prctl(PR_SET_PDEATHSIG)``); ``None`` where that does not exist."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
+    if not _PRCTL:
+        prctl = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+                prctl = ctypes.CDLL(None, use_errno=True).prctl
+            except (OSError, AttributeError):
+                prctl = None
+        _PRCTL.append(prctl)
+    prctl = _PRCTL[0]
+    if prctl is None:
         return None
     pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
 
