@@ -134,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
+    from dfx import processes
     from dfx.errors import DfxError
 
+    # SIGTERM, SIGINT, SIGHUP: stop every tool's process group, start nothing more, and
+    # unwind the cleanups written for Ctrl-C (dfx.processes says what covers SIGKILL).
+    handlers = processes.install_signal_handlers()
     try:
         return COMMANDS[args.command](args)
     except DfxError as exc:
@@ -143,9 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         for note in getattr(exc, "__notes__", ()):
             print(f"dfx: {note}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("dfx: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        import signal
+
+        stop = exc if isinstance(exc, processes.Terminated) else \
+            processes.Terminated(processes.stopping() or signal.SIGINT)
+        processes.stop_all(stop.signum)  # whatever a cleanup did not stop yet
+        print(f"dfx: {stop}", file=sys.stderr)
+        return stop.exit_code
     except BrokenPipeError:
         # the reader went away (`dfx report ... | head`): not an error of dfx's. Point
         # stdout at /dev/null so the interpreter's final flush does not fail again.
@@ -153,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        processes.restore_signal_handlers(handlers)
 
 
 # -- commands -----------------------------------------------------------------

@@ -305,6 +305,10 @@ class DataflowBuildConfig:
     vivado_timeout_minutes: float = _f(
         720.0, "Stop a Vivado or v++ session that runs longer than this (minutes)."
     )
+    yosys_timeout_minutes: float = _f(
+        720.0, "Stop a Yosys synthesis run (the whole design, or one layer) that runs longer "
+        "than this (minutes)."
+    )
     ooc_synth_tool: SynthTool = _f(
         SynthTool.AUTO,
         "Out-of-context synthesis with vivado, yosys, or auto (Vivado when found, else Yosys).",
@@ -858,6 +862,7 @@ _RANGES = {
     "resource_budget_fraction": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
     "rtlsim_backpressure": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
     "vivado_timeout_minutes": (lambda v: v > 0, "must be > 0"),
+    "yosys_timeout_minutes": (lambda v: v > 0, "must be > 0"),
     "generate_outputs": (lambda v: len(v) > 0, "must name at least one output"),
 }
 

@@ -130,7 +130,10 @@ def set_fifo_depths(model, cfg, ctx):
     x = random_frames(model, ctx.layer_kinds, frames)
     kept = user_fifos(model)
     current = fifo_depths(model, ctx.layer_kinds)
-    with tempfile.TemporaryDirectory(prefix="dfx-fifo-") as tmp:
+    from dfx.processes import pid_temp_prefix, sweep_dead_temp
+
+    sweep_dead_temp("dfx-fifo-")  # what killed builds left; the pid in the name says whose
+    with tempfile.TemporaryDirectory(prefix=pid_temp_prefix("dfx-fifo-")) as tmp:
         deep = {name: (depth if name in kept else DEEP_FIFO) for name, depth in current.items()}
         ctx.progress("FIFO sizing: simulating with deep FIFOs")
         deep_dir = stitch_dir(tmp, "deep", model, ctx, deep)

@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -150,24 +149,21 @@ def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path
             started = time.perf_counter()
             cmd = verilator.command(*VERILATOR_FLAGS, "--Mdir", "obj", "-o", "Vdfx_top",
                                     *[p.name for p in sources], "harness.cpp")
-            try:
-                # in a process group: a timeout also stops make and the C++ compilers
-                result = run_in_group(cmd, cwd=work, env=verilator.env,
-                                      timeout_s=COMPILE_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
+            # in a process group: a timeout also stops make and the C++ compilers
+            result = verilator.run([], command=cmd, cwd=work, timeout_s=COMPILE_TIMEOUT_S,
+                                   log=work / "compile.log", tail_lines=None)
+            if result.timed_out:
                 raise CompileError(
                     f"the simulator did not compile within {COMPILE_TIMEOUT_S} s (a very wide "
                     f"folding makes a large C++ model; fold with fewer PE x SIMD lanes, or set "
-                    f"DFX_SIM_COMPILE_TIMEOUT)") from None
-            compile_log = result.stdout + result.stderr
-            (work / "compile.log").write_text(compile_log)
+                    f"DFX_SIM_COMPILE_TIMEOUT)")
             if result.returncode != 0 or not (work / "obj" / "Vdfx_top").is_file():
                 keep = root / "failed" / key
                 _discard(keep)
                 keep.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(work, keep, symlinks=True)
                 raise CompileError(
-                    f"the simulator did not compile: {first_error(compile_log)} (sources and "
+                    f"the simulator did not compile: {first_error(result.output)} (sources and "
                     f"compile.log kept in {keep})")
             _install(work, root, key, {"seconds": time.perf_counter() - started,
                                        "verilator": verilator.version,
@@ -318,10 +314,10 @@ def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed:
         tmp = Path(tmp)
         (tmp / "in.bin").write_bytes(data)
         started = time.perf_counter()
-        result = subprocess.run(
+        result = run_in_group(  # registered: a killed dfx stops the simulator too
             [str(binary), str(tmp / "in.bin"), str(tmp / "out.bin"), str(tmp / "stats.json"),
              str(frames), repr(float(backpressure)), str(seed), str(watchdog), str(max_cycles)],
-            cwd=stitched_dir, capture_output=True, text=True)
+            cwd=stitched_dir, timeout_s=None)
         wall = time.perf_counter() - started
         if not (tmp / "stats.json").is_file():
             raise SimulationError(f"the simulator failed (exit {result.returncode}): "

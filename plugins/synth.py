@@ -337,8 +337,8 @@ def _ooc_yosys(cfg, ctx, base: Path, rtl: Path, info: dict, part: str, why: str)
     ctx.log.info("out-of-context synthesis with Yosys, synth_xilinx -family %s: %s",
                  family, why)
     result = synthesize(rtl, base / "yosys", family=family, per_layer=True, part=part,
-                        timeout_s=_timeout_s(cfg), jobs=_jobs(),
-                        on_progress=ctx.progress)
+                        timeout_s=float(cfg.yosys_timeout_minutes) * 60.0, jobs=_jobs(),
+                        on_progress=ctx.progress, timeout_key="yosys_timeout_minutes")
     ooc = yosys_ooc_summary(result)
     ooc["why_yosys"] = why
     ooc["timing"] = "not analysed: Yosys gives no timing; WNS and fmax need Vivado"
@@ -478,7 +478,13 @@ def _alveo(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
     run = run_vivado(vivado, [package, alveo.kernel_script], workdir=base, name="kernel",
                      timeout_s=_timeout_s(cfg), on_line=_stream_to_log(ctx, "vivado"),
                      expect=[alveo.kernel_xo])
-    vpp = shutil.which("v++")
+    from dfx.errors import ToolNotFoundError
+    from dfx.tools import find_vpp
+
+    try:
+        vpp = find_vpp()
+    except ToolNotFoundError:
+        vpp = None
     if vpp is None:
         ctx.log.warning("v++ not found: the kernel %s is packaged, the xclbin is not linked; "
                         "run the commands of bitfile/vitis_commands.json where Vitis is "
@@ -488,27 +494,20 @@ def _alveo(cfg, ctx, base: Path, rtl: Path, info: dict, board) -> None:
                           missing=[xclbin], why="v++ not found", make=vpp_order)
         return
     for command in commands:
-        _run_vpp(command, base, cfg, ctx)
+        _run_vpp(vpp, command, base, cfg, ctx)
     _ran(ctx, "bitfile", vivado, run, scripts, [f"{BITFILE_DIR}/{alveo.xclbin.name}"])
 
 
-def _run_vpp(command: list[str], workdir: Path, cfg, ctx) -> None:
-    """One v++ command, its output streamed to the build log; stopped at the time limit."""
-    import subprocess
-
-    from dfx.processes import run_in_group
-
+def _run_vpp(vpp, command: list[str], workdir: Path, cfg, ctx) -> None:
+    """One v++ command (``command[0]`` is ``v++``; ``vpp``, a :class:`dfx.tools.Vpp`, runs
+    it), its output streamed to the build log; stopped at the time limit."""
     ctx.progress(f"v++ {' '.join(command[1:3])}")
-    try:
-        result = run_in_group(command, cwd=workdir, timeout_s=_timeout_s(cfg))
-    except subprocess.TimeoutExpired:
+    result = vpp.run(command[1:], cwd=workdir, timeout_s=_timeout_s(cfg),
+                     on_line=lambda line: ctx.log.info("v++: %s", line))
+    if result.timed_out:
         raise StepError(f"v++ ran longer than vivado_timeout_minutes "
                         f"({cfg.vivado_timeout_minutes:g}) and was stopped: "
-                        f"{' '.join(command)}") from None
-    out = result.stdout + result.stderr
-    for line in out.splitlines():
-        ctx.log.info("v++: %s", line)
+                        f"{' '.join(command)}")
     if result.returncode != 0:
-        errors = [line for line in out.splitlines() if line.startswith("ERROR")][:5]
         raise StepError(f"v++ failed (exit code {result.returncode}): {' '.join(command)}\n"
-                        + "\n".join(errors or out.splitlines()[-5:]))
+                        + "\n".join(result.first_errors()))

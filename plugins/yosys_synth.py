@@ -26,7 +26,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -35,10 +34,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dfx.errors import ConfigError, StepError, ToolNotFoundError
 from dfx.processes import stop_group
+from dfx.tools import Tool, discover
 
 __all__ = [
     "DFX_FAMILIES",
@@ -92,15 +92,20 @@ _PART_ARCHITECTURES: tuple[tuple[re.Pattern, str], ...] = tuple(
 )
 
 _ERROR = re.compile(r"ERROR:")
+#: Seconds between progress messages while no Yosys run finishes.
+HEARTBEAT_S = 30.0
 
 
 # -- finding Yosys -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class YosysTool:
+class YosysTool(Tool):
     """How to run Yosys: ``kind`` is ``"pyosys"`` (a Python with the ``pyosys`` package,
     run as a worker subprocess) or ``"executable"`` (a ``yosys`` binary)."""
+
+    name: ClassVar[str] = "Yosys"
+    error_markers: ClassVar[tuple[str, ...]] = ("ERROR:",)
 
     kind: str
     executable: str
@@ -122,7 +127,7 @@ def find_yosys() -> YosysTool:
     """
     explicit = os.environ.get(YOSYS_ENV, "").strip()
     if explicit:
-        exe = shutil.which(explicit)
+        exe, _ = discover([], env_var=YOSYS_ENV)
         if exe is None:
             raise ToolNotFoundError(f"{YOSYS_ENV}={explicit!r} is not an executable. "
                                     f"{YOSYS_HELP}")
@@ -135,7 +140,7 @@ def find_yosys() -> YosysTool:
         except Exception:  # the version is informative only
             release = "?"
         return YosysTool("pyosys", sys.executable, f"pyosys {release}")
-    exe = shutil.which("yosys")
+    exe, _ = discover(["yosys"])
     if exe is not None:
         return YosysTool("executable", exe, f"yosys ({exe})")
     raise ToolNotFoundError(YOSYS_HELP)
@@ -349,26 +354,54 @@ def _kill(proc: subprocess.Popen) -> None:
         stop_group(proc)
 
 
+def _duration(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
 class _Runner:
     """Runs Yosys subprocesses, at most ``jobs`` at a time; the first failure stops the
     rest (running processes are killed, queued ones never start)."""
 
     def __init__(self, tool: YosysTool, family: str, stitched_dir: Path, out_dir: Path,
-                 timeout_s: float | None):
+                 timeout_s: float | None, timeout_key: str | None = None):
         self.tool, self.family = tool, family
         self.stitched_dir, self.out_dir, self.timeout_s = stitched_dir, out_dir, timeout_s
+        self.timeout_key = timeout_key
         self.lock = threading.Lock()
         self.running: set[subprocess.Popen] = set()
+        self.started: dict[str, float] = {}  # run name -> time.monotonic() at its start
         self.stopped = threading.Event()
 
-    def stop(self) -> None:
-        self.stopped.set()
+    def running_now(self) -> list[tuple[str, float]]:
+        """(name, seconds so far) of the runs in progress, longest first."""
+        now = time.monotonic()
         with self.lock:
+            items = [(name, now - t) for name, t in self.started.items()]
+        return sorted(items, key=lambda item: -item[1])
+
+    def stop(self) -> None:
+        # under the lock: a worker between its check and its start sees the flag, or its
+        # process is in ``running`` and stopped here
+        with self.lock:
+            self.stopped.set()
             procs = list(self.running)
         for proc in procs:
             _kill(proc)
 
     def run(self, run: YosysRun) -> YosysRun:
+        try:
+            return self._run(run)
+        except _Cancelled:
+            raise
+        except BaseException:
+            # at once, in this thread: it would take the next queued run before the main
+            # thread sees this failure and stops the pool
+            self.stopped.set()
+            raise
+
+    def _run(self, run: YosysRun) -> YosysRun:
         if self.stopped.is_set():
             raise _Cancelled()
         out = self.out_dir
@@ -382,29 +415,36 @@ class _Runner:
         tmp_log = out / f".{run.name}.yosys.log.{token}.tmp"
         _atomic_write(script, run.script(self.family, tmp_stat.resolve()))
         start = time.monotonic()
+
+        def started(proc: subprocess.Popen) -> None:
+            # a stop() before this saw no process: stop it here
+            with self.lock:
+                self.running.add(proc)
+                self.started[run.name] = start
+                stop = self.stopped.is_set()
+            if stop:
+                _kill(proc)
+
         try:
-            with open(tmp_log, "wb") as log_file:
-                proc = subprocess.Popen(self.tool.command(script.resolve()),
-                                        cwd=self.stitched_dir, stdout=log_file,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+            if self.stopped.is_set():
+                raise _Cancelled()
+            # in a registered process group: dfx's death (any signal, SIGKILL too) stops
+            # it, and nothing starts once dfx is stopping (Terminated instead)
+            try:
+                result = self.tool.run([script.resolve()], cwd=self.stitched_dir,
+                                       timeout_s=self.timeout_s, log=tmp_log, tail_lines=20,
+                                       on_start=started)
+            finally:
                 with self.lock:
-                    self.running.add(proc)
-                try:
-                    if self.stopped.is_set():
-                        _kill(proc)
-                        raise _Cancelled()
-                    try:
-                        code = proc.wait(timeout=self.timeout_s)
-                    except subprocess.TimeoutExpired:
-                        _kill(proc)
-                        os.replace(tmp_log, log)
-                        raise StepError(
-                            f"Yosys synthesis of {run.name} did not finish within "
-                            f"{self.timeout_s:g} s and was stopped; log: {log}") from None
-                finally:
-                    with self.lock:
-                        self.running.discard(proc)
+                    self.running = {p for p in self.running if p.returncode is None}
+                    self.started.pop(run.name, None)
+            code = result.returncode
+            if result.timed_out:
+                os.replace(tmp_log, log)
+                hint = f"; raise the config key {self.timeout_key}" if self.timeout_key else ""
+                raise StepError(
+                    f"Yosys synthesis of {run.name} did not finish within "
+                    f"{_duration(self.timeout_s)} and was stopped{hint}; log: {log}")
             run.seconds = time.monotonic() - start
             if self.stopped.is_set():
                 raise _Cancelled()
@@ -429,7 +469,8 @@ def synthesize(stitched_dir: Path, out_dir: Path, *, family: str, per_layer: boo
                top: bool = True, fifos: bool = False, part: str | None = None,
                timeout_s: float | None = None, jobs: int = 1,
                on_progress: Callable[[str], None] | None = None,
-               tool: YosysTool | None = None) -> YosysResult:
+               tool: YosysTool | None = None, timeout_key: str | None = None,
+               heartbeat_s: float = HEARTBEAT_S) -> YosysResult:
     """Synthesize a stitched design out of context with Yosys.
 
     Runs ``synth_xilinx -family FAMILY -top M -noiopad -noclkbuf -flatten`` for ``dfx_top``
@@ -441,8 +482,11 @@ def synthesize(stitched_dir: Path, out_dir: Path, *, family: str, per_layer: boo
     ``out_dir/<name>.stat.json``, ``<name>.yosys.log`` and the script ``<name>.ys``.
 
     :class:`StepError` (with Yosys' first ERROR line and the log's path) when a run fails
-    or times out; the other runs are stopped. ``on_progress(message)`` is called from this
-    thread as runs finish. Returns a :class:`YosysResult` (its ``table``: see there).
+    or times out (the message names the config key ``timeout_key`` when given); the other
+    runs are stopped, and queued ones never start. ``on_progress(message)`` is called from
+    this thread as runs finish (``yosys 3/12: MVAU_0 (4.2 s), 20 s elapsed``) and every
+    ``heartbeat_s`` while none does (which runs are in progress, for how long). Returns
+    a :class:`YosysResult` (its ``table``: see there).
     """
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
@@ -467,14 +511,20 @@ def synthesize(stitched_dir: Path, out_dir: Path, *, family: str, per_layer: boo
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = on_progress or (lambda message: None)
     progress(f"yosys ({tool.version}): {len(runs)} run(s) for {family}, {jobs} at a time")
-    runner = _Runner(tool, family, stitched_dir, out_dir, timeout_s)
+    runner = _Runner(tool, family, stitched_dir, out_dir, timeout_s, timeout_key)
     start = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dfx-yosys")
     try:
         futures = {pool.submit(runner.run, run): run for run in runs}
         pending, done_count = set(futures), 0
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, timeout=heartbeat_s, return_when=FIRST_EXCEPTION)
+            if not done:  # a long run: say what is running, so a slow build is not a hang
+                now = ", ".join(f"{name} ({_duration(t)})" for name, t in runner.running_now())
+                progress(f"yosys {done_count}/{len(runs)} done, "
+                         f"{_duration(time.monotonic() - start)} elapsed; running: "
+                         f"{now or 'none'}")
+                continue
             for future in done:
                 exc = future.exception()
                 if exc is not None and not isinstance(exc, _Cancelled):
@@ -486,7 +536,8 @@ def synthesize(stitched_dir: Path, out_dir: Path, *, family: str, per_layer: boo
                     done_count += 1
                     run = futures[future]
                     progress(f"yosys {done_count}/{len(runs)}: {run.name} "
-                             f"({run.seconds:.1f} s)")
+                             f"({run.seconds:.1f} s), "
+                             f"{_duration(time.monotonic() - start)} elapsed")
     except BaseException:
         runner.stop()
         raise

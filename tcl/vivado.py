@@ -16,20 +16,16 @@ log and the log's path.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
-import subprocess
-import tempfile
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from dfx.errors import StepError, ToolNotFoundError
-from dfx.processes import has_exited, stop_group
+from dfx.tools import Tool
 
 __all__ = [
     "MIN_VIVADO",
@@ -93,12 +89,14 @@ class VivadoTimeoutError(VivadoError):
 
 
 @dataclass(frozen=True)
-class Vivado:
-    """A Vivado installation: its executable and release.
+class Vivado(Tool):
+    """A Vivado installation: its executable and release (a :class:`dfx.tools.Tool`).
 
     ``version`` is ``(year, release)``, e.g. ``(2022, 2)``; ``version_string`` is the
     release as Vivado writes it (``"2022.2"``, ``"2019.2.1"``).
     """
+
+    name: ClassVar[str] = "Vivado"
 
     executable: Path
     version: tuple[int, int]
@@ -106,6 +104,9 @@ class Vivado:
 
     def __str__(self) -> str:
         return f"Vivado {self.version_string} ({self.executable})"
+
+    def is_error(self, line: str) -> bool:
+        return line.startswith(_FLAGGED)
 
 
 @dataclass
@@ -191,18 +192,8 @@ def _probe(exe: Path) -> Vivado:
     if not os.access(exe, os.X_OK):
         raise ToolNotFoundError(f"Vivado at {exe} is not executable ({INSTALL_HELP})")
     # In a scratch folder: whatever the tool leaves behind must not land in the user's cwd.
-    with tempfile.TemporaryDirectory(prefix="dfx-vivado-version-") as scratch:
-        try:
-            result = subprocess.run([str(exe), "-version"], cwd=scratch, capture_output=True,
-                                    text=True, errors="replace", stdin=subprocess.DEVNULL,
-                                    timeout=VERSION_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise ToolNotFoundError(
-                f"`{exe} -version` did not answer within {VERSION_TIMEOUT_S:g} s; check "
-                f"that this Vivado starts from a shell") from None
-        except OSError as exc:
-            raise ToolNotFoundError(f"Vivado at {exe} cannot be run: {exc}") from None
-    output = (result.stdout or "") + (result.stderr or "")
+    result = Vivado(exe, (0, 0), "?").probe(["-version"], timeout_s=VERSION_TIMEOUT_S)
+    output = result.output
     first = next((line.strip() for line in output.splitlines() if line.strip()), "no output")
     if result.returncode != 0:
         raise ToolNotFoundError(
@@ -303,25 +294,6 @@ def _duration(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds / 60:g} minutes"
     return f"{seconds:g} s"
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """Stop Vivado's process group: SIGTERM, :data:`KILL_GRACE_S` to exit, then SIGKILL
-    (read at call time, so tests can shorten it)."""
-    stop_group(proc, KILL_GRACE_S)
-
-
-def _read_lines(stream, lines: queue.Queue) -> None:
-    """Reader thread: the output's lines into ``lines``, then ``None`` at its end.
-
-    The thread closes the pipe itself: closing it from another thread would wait for a
-    read that a process outside the group holding the pipe open may never end."""
-    try:
-        for raw in iter(stream.readline, b""):
-            lines.put(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-    finally:
-        stream.close()
-        lines.put(None)
 
 
 def _log_messages(log_path: Path, captured: list[str]) -> tuple[list[str], list[str]]:
@@ -442,76 +414,17 @@ def run_vivado(vivado: Vivado, scripts: Sequence[Path | str] | Path | str, *,
     if tclargs:
         command += ["-tclargs", *map(str, tclargs)]
 
-    tail: deque[str] = deque(maxlen=tail_lines)
-    flagged: list[str] = []  # ERROR / CRITICAL WARNING lines, in case there is no log
-    started = time.monotonic()
-    deadline = None if timeout_s is None else started + timeout_s
+    # Vivado's own process group, registered: a timeout, an interrupt or dfx's death
+    # stops it with its children (SIGTERM, KILL_GRACE_S, SIGKILL: read at call time, so
+    # tests can shorten it); children that outlive it are stopped after LINGER_S.
     try:
-        proc = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    except OSError as exc:
-        raise VivadoError(f"Vivado session '{name}': {vivado.executable} cannot be run: "
-                          f"{exc}") from None
-    lines: queue.Queue = queue.Queue()
-    reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines),
-                              name=f"vivado-{name}-output", daemon=True)
-    reader.start()
-
-    def take(line: str) -> None:
-        tail.append(line)
-        if line.startswith(_FLAGGED) and len(flagged) < 200:
-            flagged.append(line)
-        if on_line is not None:
-            on_line(line)
-
-    timed_out = at_eof = False
-    exited_at = None
-    try:
-        while True:
-            if at_eof:  # Vivado closed its output: only its exit is awaited
-                time.sleep(0.05)
-            else:
-                try:
-                    line = lines.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-                else:
-                    if line is None:
-                        at_eof = True
-                    else:
-                        take(line)
-            now = time.monotonic()
-            exited = has_exited(proc)
-            if exited and at_eof:
-                break
-            if deadline is not None and now > deadline:
-                timed_out = True
-                break
-            if exited:
-                exited_at = exited_at or now
-                if now - exited_at > LINGER_S:
-                    # Vivado has exited, but processes it started still hold the output
-                    # pipe open: nothing of a batch session may outlive it.
-                    break
-    except BaseException:  # KeyboardInterrupt, or on_line failed
-        _stop_group(proc)
-        raise
-    if timed_out or not at_eof:
-        _stop_group(proc)
-    else:
-        proc.wait()
-    # The rest of the output, up to the end of the pipe (bounded: a process that left
-    # the group may still hold it).
-    reader.join(timeout=KILL_GRACE_S)
-    while True:
-        try:
-            line = lines.get_nowait()
-        except queue.Empty:
-            break
-        if line is not None:
-            take(line)
-    seconds = time.monotonic() - started
+        result = vivado.run([], command=command, cwd=workdir, timeout_s=timeout_s,
+                            on_line=on_line, tail_lines=tail_lines, grace_s=KILL_GRACE_S,
+                            linger_s=LINGER_S)
+    except ToolNotFoundError as exc:
+        raise VivadoError(f"Vivado session '{name}': {exc}") from None
+    tail, flagged, timed_out = result.lines, result.flagged, result.timed_out
+    seconds = result.seconds
 
     if timed_out:
         last = [line for line in tail if line.strip()][-3:]
@@ -521,15 +434,15 @@ def run_vivado(vivado: Vivado, scripts: Sequence[Path | str] | Path | str, *,
         if last:
             message += "\nlast output:\n" + "\n".join(f"  {_clip(line)}" for line in last)
         message += f"\nlog: {log_path}"
-        raise VivadoTimeoutError(message, log_path=log_path, returncode=proc.returncode)
+        raise VivadoTimeoutError(message, log_path=log_path, returncode=result.returncode)
 
     errors, warnings = _log_messages(log_path, flagged)
-    if proc.returncode != 0 or errors:
-        raise VivadoError(_failure_message(name, proc.returncode, errors, warnings, tail,
+    if result.returncode != 0 or errors:
+        raise VivadoError(_failure_message(name, result.returncode, errors, warnings, tail,
                                            log_path),
-                          log_path=log_path, returncode=proc.returncode, errors=errors,
+                          log_path=log_path, returncode=result.returncode, errors=errors,
                           critical_warnings=warnings)
     _check_outputs(expect, workdir, name, log_path)
     return VivadoRun(name=name, log_path=log_path, journal_path=journal_path,
-                     session_path=session_path, returncode=proc.returncode, seconds=seconds,
+                     session_path=session_path, returncode=result.returncode, seconds=seconds,
                      warnings=warnings, tail=list(tail))
