@@ -23,14 +23,15 @@ from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import (
     BRAM18_BITS,
+    FoldedBitStates,
     RomProfile,
     bram_mapping,
     clog2,
     divisors,
     int_bits,
+    nonconst_columns,
     ram_resources,
     rom_in_block_ram,
-    rom_profile,
     threshold_rom_profile,
 )
 
@@ -193,21 +194,42 @@ class MVAU(HWLayer):
         key = ("rtl_params", self.get("PE"), self.get("SIMD"))
         return self.memoized(key, self.rtl_parameters)
 
-    def _weight_profile(self) -> RomProfile:
-        """The weight ROM as the RTL lays it out (word nf*SF+sf, PE*SIMD weights)."""
-        pe, simd = self.get("PE"), self.get("SIMD")
-
+    def _weight_codes(self) -> np.ndarray:
+        """The weights' unsigned codes ``[MW, MH]``, in the narrowest unsigned type."""
         def compute():
             from dfx.packing import encode_elements
+            from dfx.plugins.layers.memory import _uint_for
 
-            mw, mh = self.get("MW"), self.get("MH")
             wdt = self.weight_datatype()
-            codes = self.memoized("weight_codes",
-                                  lambda: encode_elements(self.weights(), wdt))
+            return encode_elements(self.weights(), wdt).astype(_uint_for(wdt.bitwidth()))
+
+        return self.memoized("weight_codes", compute)
+
+    def _weight_states(self) -> FoldedBitStates:
+        """Per-bit residue statistics of the weights, shared by every folding."""
+        return self.memoized("weight_states", lambda: FoldedBitStates(
+            self._weight_codes(), self.weight_datatype().bitwidth()))
+
+    def _weight_profile(self) -> RomProfile:
+        """The weight ROM as the RTL lays it out (word nf*SF+sf, PE*SIMD weights).
+
+        The non-constant columns come from the layer's :class:`FoldedBitStates`; the
+        ROM's bits are only laid out when a count that needs them is read."""
+        pe, simd = self.get("PE"), self.get("SIMD")
+
+        def columns():
+            mw, mh = self.get("MW"), self.get("MH")
             sf, nf = mw // simd, mh // pe
-            words = codes.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
-            return rom_profile(int_bits(words.reshape(nf * sf, pe * simd),
-                                        wdt.bitwidth()))
+            words = self._weight_codes().reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
+            bits = int_bits(words.reshape(nf * sf, pe * simd), self.weight_datatype().bitwidth())
+            return bits[:, nonconst_columns(bits)]
+
+        def compute():
+            depth = (self.get("MW") // simd) * (self.get("MH") // pe)
+            nonconst = self._weight_states().nonconst(simd, pe)
+            if depth <= 1:
+                return RomProfile(depth, np.zeros((depth, 0), np.uint8), 0, nonconst=0)
+            return RomProfile(depth, columns, nonconst=nonconst)
 
         return self.memoized(("weight_profile", pe, simd), compute)
 
