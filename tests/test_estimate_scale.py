@@ -55,3 +55,39 @@ def test_distinct_columns_of_shallow_rom():
     profile = rom_profile(bits)
     assert profile.nonconst == int(nonconst_columns(bits).sum()) == 9
     assert profile.distinct == len({tuple(c) for c in base.T})
+
+
+def _run(tmp_path, *flags):
+    from conftest import MODELS_DIR, read_json, run_dfx
+
+    out = tmp_path / "out"
+    result = run_dfx("run", "--plugins", "default", MODELS_DIR / "tfc-w1a1" / "model.onnx",
+                     "-o", out, "--synth-clk-period-ns", "10", *flags)
+    assert result.returncode == 0, result.stderr
+    return read_json(out / "report" / "folding_summary.json"), result, out
+
+
+def test_search_stays_inside_calibration(tmp_path):
+    from dfx.plugins.layers.memory import CALIBRATION
+
+    summary, _, _ = _run(tmp_path, "--target-fps", "1000000", "--mvau-wwidth-max", "1024")
+    assert summary["target_met"] and "outside_calibration" not in summary
+    region = CALIBRATION["MVAU"]
+    for name, fold in summary["layers"].items():
+        assert fold["PE"] <= region["max_pe"], name
+        # tfc-w1a1 has 1-bit weights: the stream is SIMD bits wide
+        assert fold["SIMD"] == 1 or fold["SIMD"] <= region["max_weight_stream_bits"], name
+
+
+def test_outside_calibration_only_when_needed_and_said(tmp_path):
+    # 10 cycles per frame: no calibrated folding of the 784 x 64 first layer gets there
+    summary, result, out = _run(tmp_path, "--target-fps", "10000000", "--mvau-wwidth-max",
+                                "1024")
+    outside = summary["outside_calibration"]
+    assert set(outside) == {"MVAU_0"} and "> 36" in outside["MVAU_0"]
+    fold = summary["layers"]["MVAU_0"]
+    assert fold["cycles"] <= 10 and fold["PE"] * fold["SIMD"] * 10 >= 784 * 64
+    log = (out / "build_dataflow.log").read_text()
+    assert "outside the calibration" in log
+    # the other layers still come from calibrated estimates
+    assert all(fold["PE"] <= 32 for name, fold in summary["layers"].items() if name != "MVAU_0")

@@ -57,6 +57,38 @@ def board_weights(board) -> dict[str, float]:
     return weights
 
 
+# -- Where the estimates were measured ---------------------------------------------------
+
+#: The calibration region: the foldings whose estimates measurements support. The LUT
+#: costs (MVAU_LUT, THRESHOLDING_LUT) were fitted on Yosys runs of layers inside it
+#: (benchmarks/bench_calibrate_estimates.py), and nowhere else:
+#:
+#: * MVAU: PE up to 32 and a weight stream (SIMD x weight bits) of at most 36 bits
+#:   (any SIMD of 1); a weight ROM left in logic only where Yosys' own cost model keeps
+#:   it in logic (a deeper ROM forced to logic was never synthesized);
+#: * Thresholding: PE up to 8, the threshold ROM in logic on the same condition.
+#:
+#: The folding search offers foldings outside the region only when no folding inside it
+#: meets the cycle budget, picks among them by their parallelism, not by an estimate, and
+#: says so (warning and ``folding_summary.json``).
+CALIBRATION = {
+    "MVAU": {"max_pe": 32, "max_weight_stream_bits": 36},
+    "Thresholding": {"max_pe": 8},
+}
+
+
+def logic_rom_outside_calibration(depth: int, width: int, style: str) -> str | None:
+    """Why a ``depth x width`` ROM (``width`` non-constant bits) of ``ram_style`` ``style``
+    is outside the calibration region, or None: a ROM forced to logic is calibrated only
+    where Yosys' cost model would keep it in logic anyway."""
+    if style != "distributed" or depth <= 1 or width <= 0:
+        return None
+    if bram_mapping(depth, width)[0] < depth * width * LOGIC_COST_ROM:
+        return (f"a {depth} x {width} ROM in logic (ram_style distributed): calibrated "
+                "only where block RAM would cost Yosys more")
+    return None
+
+
 # -- Yosys' memory mapping (synth_xilinx, 7-series) -----------------------------------------
 
 #: Block RAM shapes Yosys' ``memory_libmap`` tries on 7-series: (address bits at width 1,

@@ -23,12 +23,14 @@ from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import (
     BRAM18_BITS,
+    CALIBRATION,
     FoldedBitStates,
     RomProfile,
     bram_mapping,
     clog2,
     divisors,
     int_bits,
+    logic_rom_outside_calibration,
     nonconst_columns,
     ram_resources,
     rom_in_block_ram,
@@ -159,6 +161,26 @@ class MVAU(HWLayer):
                 for style in self.folding_memory_styles:
                     options.append({"PE": pe, "SIMD": simd, "ram_style": style})
         return options
+
+    def calibration_issues(self) -> list[str]:
+        """Why this layer's folding lies outside the estimates' calibration region
+        (:data:`dfx.plugins.layers.memory.CALIBRATION`); empty when it is inside."""
+        region = CALIBRATION["MVAU"]
+        pe, simd = self.get("PE"), self.get("SIMD")
+        wbits = self.weight_datatype().bitwidth()
+        issues = []
+        if pe > region["max_pe"]:
+            issues.append(f"PE {pe} > {region['max_pe']}")
+        if simd > 1 and simd * wbits > region["max_weight_stream_bits"]:
+            issues.append(f"weight stream SIMD {simd} x {wbits} bits = {simd * wbits} > "
+                          f"{region['max_weight_stream_bits']}")
+        depth = (self.get("MW") // simd) * (self.get("MH") // pe)
+        style = self._memory_style(depth, pe * simd * wbits)
+        if style == "distributed":
+            rom = logic_rom_outside_calibration(depth, self._weight_profile().nonconst, style)
+            if rom:
+                issues.append(rom)
+        return issues
 
     def cycles(self) -> int:
         vectors = int(np.prod(self.get("numInputVectors")))

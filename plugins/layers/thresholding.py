@@ -18,6 +18,7 @@ import numpy as np
 from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import (
+    CALIBRATION,
     RomProfile,
     bram_mapping,
     clog2,
@@ -75,6 +76,13 @@ class Thresholding(HWLayer):
         # so one style is enough for the search
         return [{"PE": pe, "ram_style": "distributed"}
                 for pe in divisors(self.get("NumChannels"))]
+
+    def calibration_issues(self) -> list[str]:
+        """Why this layer's folding lies outside the estimates' calibration region
+        (:data:`dfx.plugins.layers.memory.CALIBRATION`); empty when it is inside."""
+        region = CALIBRATION["Thresholding"]
+        pe = self.get("PE")
+        return [f"PE {pe} > {region['max_pe']}"] if pe > region["max_pe"] else []
 
     def cycles(self) -> int:
         vectors = int(np.prod(self.get("numInputVectors")))
