@@ -92,6 +92,20 @@ class MVAU(HWLayer):
         return self.memoized(
             "weights", lambda: self.model.get_initializer(self.node.input[1]).astype(np.int64))
 
+    def _weight_ints(self) -> np.ndarray:
+        """The weights in the narrowest signed type that holds them, for the estimates
+        (an int64 copy of a 4096 x 4096 layer is 128 MB)."""
+        def compute():
+            w = self.model.get_initializer(self.node.input[1])
+            lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
+            for dtype in (np.int8, np.int16, np.int32):
+                info = np.iinfo(dtype)
+                if info.min <= lo and hi <= info.max:
+                    return w.astype(dtype)
+            return w.astype(np.int64)
+
+        return self.memoized("weight_ints", compute)
+
     def thresholds(self) -> np.ndarray | None:
         if self.get("noActivation") or len(self.node.input) < 3:
             return None
@@ -109,10 +123,15 @@ class MVAU(HWLayer):
     def _acc_dt_from_range(self):
         from qonnx.core.datatype import DataType
 
-        w = self.weights()
+        w = self._weight_ints()
         idt = self.input_datatype()
-        lo = np.minimum(w * idt.min(), w * idt.max()).sum(axis=0).min()
-        hi = np.maximum(w * idt.min(), w * idt.max()).sum(axis=0).max()
+        # per column: positive weights reach their extremes at the input's extremes, negative
+        # ones at the opposite extremes (no product matrices: this runs on 16M weights)
+        pos = np.maximum(w, 0).sum(axis=0, dtype=np.int64)
+        neg = np.minimum(w, 0).sum(axis=0, dtype=np.int64)
+        a, b = int(idt.min()), int(idt.max())
+        lo = (a * pos + b * neg).min()
+        hi = (b * pos + a * neg).max()
         t = self.thresholds()
         if t is not None and t.size:
             lo, hi = min(lo, t.min()), max(hi, t.max())
@@ -219,11 +238,16 @@ class MVAU(HWLayer):
     def _weight_codes(self) -> np.ndarray:
         """The weights' unsigned codes ``[MW, MH]``, in the narrowest unsigned type."""
         def compute():
-            from dfx.packing import encode_elements
             from dfx.plugins.layers.memory import _uint_for
 
             wdt = self.weight_datatype()
-            return encode_elements(self.weights(), wdt).astype(_uint_for(wdt.bitwidth()))
+            w = self._weight_ints()
+            if wdt.name == "BIPOLAR":
+                return (w > 0).astype(np.uint8)
+            # the low bits of the two's complement, as dfx.packing.encode_elements makes
+            # them, without its int64 copies (the weights are integers of wdt already)
+            ctype = _uint_for(wdt.bitwidth())
+            return w.astype(ctype) & ctype((1 << wdt.bitwidth()) - 1)
 
         return self.memoized("weight_codes", compute)
 
