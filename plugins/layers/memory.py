@@ -127,13 +127,17 @@ def bram_mapping(depth: int, width: int) -> tuple[float, int, int]:
 
 
 def rom_in_block_ram(depth: int, width: int, style: str) -> bool:
-    """Whether Yosys puts a ROM (``width`` non-constant data bits) in block RAM:
-    always for ``ram_style`` block (and ultra, which the RTL maps to block RAM),
-    otherwise when that is cheaper than logic."""
+    """Whether Yosys puts a ROM (``width`` non-constant data bits) in block RAM, as the
+    RTL's attributes tell it: always for ``ram_style`` block (and ultra, which the RTL
+    maps to block RAM), never for distributed (the RTL says ``rom_style = "logic"`` to
+    Yosys, ``"distributed"`` to Vivado), and with no attribute (``auto``) when block RAM
+    is cheaper than logic."""
     if depth <= 1 or width <= 0:
         return False
     if style in ("block", "ultra"):
         return True
+    if style == "distributed":
+        return False
     return bram_mapping(depth, width)[0] < depth * width * LOGIC_COST_ROM
 
 

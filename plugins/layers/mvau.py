@@ -365,7 +365,8 @@ class MVAU(HWLayer):
             if nf > 1:
                 trom = self._threshold_profile(acc)
                 ff += 2 * clog2(nf)  # fold index delayed to the threshold read
-                if rom_in_block_ram(nf, trom.nonconst, "distributed"):
+                # no ram_style of its own: dfx_mvau leaves it to the tool
+                if rom_in_block_ram(nf, trom.nonconst, "auto"):
                     bram += bram_mapping(nf, trom.nonconst)[1]
                 else:  # in logic (a ROM of two words is only its registers)
                     ff += trom.distinct
