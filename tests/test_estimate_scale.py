@@ -91,3 +91,39 @@ def test_outside_calibration_only_when_needed_and_said(tmp_path):
     assert "outside the calibration" in log
     # the other layers still come from calibrated estimates
     assert all(fold["PE"] <= 32 for name, fold in summary["layers"].items() if name != "MVAU_0")
+
+
+def test_option_evaluation_on_a_bigger_layer_equals_the_direct_layout(tmp_path):
+    """512 x 512 at 4 bits: every calibrated option's estimate equals the one computed
+    from the ROM laid out bit by bit, and ROMs in block RAM are never laid out."""
+    from types import SimpleNamespace
+
+    from dfx.cli import main
+    from dfx.graph import load_model
+    from dfx.plugin_manager import load_plugins
+    from dfx.plugins.folding import evaluate_options
+    from dfx.plugins.layers.memory import LUT_EQUIVALENT
+    from modelgen import Layer, make_mlp
+
+    onnx = tmp_path / "mlp.onnx"
+    make_mlp(512, [Layer(512, weight_bits=4, act_bits=4)], input_dt="UINT4",
+             seed=2).save(str(onnx))
+    assert main(["run", "--plugins", "default", str(onnx), "-o", str(tmp_path / "b"), "-q",
+                 "--no-cache", "--stop-step", "step_convert_to_hw"]) == 0
+    model = load_model(tmp_path / "b" / "final_model.onnx")
+    (layer,) = load_plugins("default").layer_kinds.hw_layers(model)
+    options = evaluate_options(layer, SimpleNamespace(mvau_wwidth_max=1024), LUT_EQUIVALENT)
+    inside = [o for o in options if o.uncalibrated is None]
+    assert inside and all(o.resources is None for o in options if o.uncalibrated)
+    laid_out = 0
+    for o in inside:
+        profile = layer.memo[("weight_profile", o.folding["PE"], o.folding["SIMD"])]
+        if o.resources["BRAM_18K"] and o.folding["ram_style"] == "block":
+            assert "_cols" not in profile.__dict__  # never needed the ROM's bits
+        laid_out += "_cols" in profile.__dict__
+    codes = layer._weight_codes()
+    for o in inside:  # now the old way: the whole ROM, word by word, for every folding
+        pe, simd = o.folding["PE"], o.folding["SIMD"]
+        layer.memo[("weight_profile", pe, simd)] = rom_profile(_rom_bits(codes, 4, simd, pe))
+        assert layer.with_folding(o.folding).resources() == o.resources, o.folding
+    assert laid_out < len(inside)
