@@ -17,7 +17,10 @@ Yosys (``synth_xilinx -family xc7``, out of context) and compares the layer's es
 (``layer.resources()``, what ``report/estimate_layer_resources.json`` holds) with the
 Yosys figures. Prints a per-layer table and, per layer kind (MVAU, Thresholding), for LUT,
 FF, BRAM_18K and DSP: the mean and the largest absolute error in percent, and how many
-layers are exact. The error of a layer is ``|estimate - yosys| / max(yosys, 1)``.
+layers are exact; then the LUT and FF errors per region: MVAU datapath kind, SIMD range,
+PE range, where the memory went (block RAM or logic) and inside / outside the
+calibration region (``dfx.plugins.layers.memory.CALIBRATION``). The error of a layer is
+``|estimate - yosys| / max(yosys, 1)``.
 
 Yosys LUT figure: every LUT the layer occupies, as :func:`dfx.reports.yosys.read_yosys_stat`
 counts it (logic + LUTs used as distributed RAM, in Vivado's units, + SRLs), which is what
@@ -107,8 +110,12 @@ def build(model: str, folding: str, work: Path) -> Design:
     for layer in kinds.hw_layers(wrapper):
         attrs = layer.folding()
         estimate = layer.resources()
+        check = getattr(layer, "calibration_issues", None)
         layers.append({"layer": layer.name, "kind": layer.op_type, "PE": attrs.get("PE"),
                        "SIMD": attrs.get("SIMD", "-"), "ram_style": attrs.get("ram_style"),
+                       "datapath": datapath_kind(layer),
+                       "memory": "block" if estimate.get("BRAM_18K") else "logic",
+                       "inside": not (check() if check else []),
                        "estimate": {k: float(estimate.get(k, 0.0)) for k in COMPARED}})
     return Design(name, model, folding, stitched, layers)
 
@@ -146,6 +153,61 @@ def synthesize_design(design: Design, work: Path, args) -> dict[str, dict]:
                       "BRAM_18K": int(row["BRAM_18K"]), "DSP": int(row["DSP"]),
                       "CARRY": int(row["CARRY"])}
     return figures
+
+
+def datapath_kind(layer) -> str:
+    """The MVAU datapath the estimate models (xnor, bipolar, dsp, lut-mult), or the kind."""
+    if layer.op_type != "MVAU":
+        return layer.op_type.lower()
+    prm = layer.rtl_parameters()
+    if prm["W_BIPOLAR"] and prm["A_BIPOLAR"]:
+        return "xnor"
+    if prm["W_BIPOLAR"] or prm["A_BIPOLAR"]:
+        return "bipolar"
+    return "dsp" if layer._use_dsp() else "lut-mult"
+
+
+def _range(value, bounds: tuple[int, ...]) -> str:
+    if not isinstance(value, int):
+        return "-"
+    low = 1
+    for high in bounds:
+        if value <= high:
+            return f"{low}" if low == high else f"{low}-{high}"
+        low = high + 1
+    return f">{bounds[-1]}"
+
+
+#: How the per-region table groups layers: name -> row -> group label.
+REGIONS = {
+    "datapath": lambda r: r["datapath"],
+    "SIMD": lambda r: _range(r["SIMD"], (1, 8, 36)),
+    "PE": lambda r: _range(r["PE"], (1, 8, 32)),
+    "memory": lambda r: f"{r['kind']} {r['memory']}",
+    "calibration region": lambda r: "inside" if r["inside"] else "outside",
+}
+
+
+def print_regions(rows: list[dict]) -> dict:
+    """Mean and largest error of LUT and FF per group of each region key."""
+    out = {}
+    print(f"{'region':<20} {'group':<22} {'layers':>6}  {'LUT mean%/max%':>15}  "
+          f"{'FF mean%/max%':>15}")
+    for region, key in REGIONS.items():
+        groups: dict[str, list[dict]] = {}
+        for r in rows:
+            groups.setdefault(key(r), []).append(r)
+        for label in sorted(groups):
+            chosen = groups[label]
+            cells, out[f"{region}={label}"] = [], {"layers": len(chosen)}
+            for res in ("LUT", "FF"):
+                errors = [error_pct(r["estimate"][res], r["yosys"][res]) for r in chosen]
+                mean, worst = sum(errors) / len(errors), max(errors)
+                out[f"{region}={label}"][res] = {"mean_pct": round(mean, 1),
+                                                 "max_pct": round(worst, 1)}
+                cells.append(f"{mean:>7.1f}/{worst:<7.1f}")
+            print(f"{region:<20} {label:<22} {len(chosen):>6}  {cells[0]:>15}  {cells[1]:>15}")
+    return out
 
 
 def error_pct(estimate: float, actual: float) -> float:
@@ -236,6 +298,9 @@ def main() -> int:
     print()
     print("Per layer kind: |estimate - yosys| / max(yosys, 1) in %, and exact layers:")
     summary = print_summary(rows)
+    print()
+    print("Per region (dfx.plugins.layers.memory.CALIBRATION): |estimate - yosys| in %:")
+    summary["regions"] = print_regions(rows)
     print(f"\n{len(rows)} layers, {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "layers": rows}, indent=1) + "\n")

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dfx.errors import ConfigError
@@ -33,37 +34,69 @@ RESOURCES = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
 class Option:
     folding: dict
     cycles: int
-    resources: dict
+    resources: dict | None
     cost: float
     lanes: int
+    #: why the folding is outside the estimates' calibration region (None: inside);
+    #: such an option's resources are only estimated once it is chosen
+    uncalibrated: str | None = None
+    view: object = field(default=None, repr=False, compare=False)
+    #: among uncalibrated options of equal parallelism: fewer reasons, then smaller PE
+    #: (SIMD before PE, as FINN folds)
+    rank: tuple = ()
+
+    def estimate(self, weights) -> None:
+        """Fill in the resources of an option evaluated without them."""
+        if self.resources is None:
+            self.resources = self.view.resources()
+            self.cost = cost(self.resources, weights)
 
 
 def evaluate_options(layer, cfg, weights) -> list[Option]:
-    """Every folding of ``layer`` with its cycles, resources and cost, cheapest first."""
+    """Every folding of ``layer`` with its cycles, resources and cost, cheapest first.
+
+    Foldings outside the calibration region (a layer's ``calibration_issues``) come last,
+    without resources (their estimate would not be supported by any measurement), by
+    increasing parallelism."""
     options = []
     for folding in layer.folding_options(cfg):
         view = layer.with_folding(folding)
-        res = view.resources()
         lanes = 1
         for key in ("PE", "SIMD"):
             lanes *= int(folding.get(key, 1))
+        issues = _calibration_issues(view)
+        if issues:
+            # ranked by how far outside the region they are, not by an estimate
+            options.append(Option(folding, view.cycles(), None, math.inf, lanes,
+                                  "; ".join(issues), view,
+                                  (len(issues), int(folding.get("PE", 1)))))
+            continue
+        res = view.resources()
         options.append(Option(folding, view.cycles(), res, cost(res, weights), lanes))
-    options.sort(key=lambda o: (o.cost, o.lanes, o.cycles))
+    options.sort(key=lambda o: (o.uncalibrated is not None, o.cost, o.lanes, o.cycles,
+                                o.rank))
     return options
 
 
+def calibrated(options: list[Option]) -> list[Option]:
+    return [o for o in options if o.uncalibrated is None]
+
+
 def cheapest_within(options: list[Option], budget: float) -> Option | None:
-    for option in options:  # sorted by cost
+    """The cheapest calibrated option within ``budget`` cycles; failing that, the least
+    parallel uncalibrated one (options are sorted that way)."""
+    for option in options:
         if option.cycles <= budget:
             return option
     return None
 
 
 def fastest(options: list[Option]) -> Option:
-    return min(options, key=lambda o: (o.cycles, o.cost))
+    return min(options, key=lambda o: (o.cycles, o.uncalibrated is not None, o.cost, o.lanes,
+                                       o.rank))
 
 
-def fold_for_budget(all_options: dict[str, list[Option]], budget: float):
+def fold_for_budget(all_options: dict[str, list[Option]], budget: float, weights=None):
     """Per layer, the cheapest option within ``budget`` cycles; the misses on their own."""
     chosen, misses = {}, []
     for name, options in all_options.items():
@@ -71,6 +104,7 @@ def fold_for_budget(all_options: dict[str, list[Option]], budget: float):
         if option is None:
             option = fastest(options)
             misses.append((name, option))
+        option.estimate(weights)
         chosen[name] = option
     return chosen, misses
 
@@ -95,11 +129,13 @@ def set_folding(model, cfg, ctx):
         if ctx.board is None:
             raise ConfigError("folding_objective 'max_fps_fits_board' needs a board "
                               "(set 'board' in the config or --board)")
-        all_options = {layer.name: evaluate_options(layer, cfg, weights) for layer in layers}
+        # every option's estimate is compared here: only the calibrated ones have one
+        all_options = {layer.name: calibrated(evaluate_options(layer, cfg, weights))
+                       for layer in layers}
         budgets = sorted({o.cycles for opts in all_options.values() for o in opts})
         chosen = None
         for budget in budgets:  # smallest budget = highest throughput first
-            candidate, misses = fold_for_budget(all_options, budget)
+            candidate, misses = fold_for_budget(all_options, budget, weights)
             if not misses and fits(totals(candidate), ctx.board, cfg.resource_budget_fraction):
                 chosen = candidate
                 summary["cycle_budget"] = budget
@@ -116,12 +152,13 @@ def set_folding(model, cfg, ctx):
         ctx.log.info("no target_fps: layers keep their folding (PE=SIMD=1 unless a folding "
                      "config sets it)")
         summary["cycle_budget"] = None
-        chosen = {layer.name: Option(layer.folding(), layer.cycles(), layer.resources(), 0.0, 1)
+        chosen = {layer.name: Option(layer.folding(), layer.cycles(), layer.resources(), 0.0, 1,
+                                     _calibration_issue(layer))
                   for layer in layers}
     else:
         budget = clk_hz / cfg.target_fps
         all_options = {layer.name: evaluate_options(layer, cfg, weights) for layer in layers}
-        chosen, misses = fold_for_budget(all_options, budget)
+        chosen, misses = fold_for_budget(all_options, budget, weights)
         summary["cycle_budget"] = budget
         if misses:
             worst_name, worst = max(misses, key=lambda m: m[1].cycles)
@@ -141,6 +178,19 @@ def set_folding(model, cfg, ctx):
         else:
             summary["target_met"] = True
 
+    outside = {name: o.uncalibrated for name, o in chosen.items() if o.uncalibrated}
+    if outside:
+        summary["outside_calibration"] = outside
+        for name, why in outside.items():
+            if cfg.target_fps is None and cfg.folding_objective != "max_fps_fits_board":
+                ctx.log.warning("layer %s: folding %s is outside the estimates' calibration "
+                                "(%s); its estimate is not supported by a measurement", name,
+                                _describe(chosen[name].folding), why)
+            else:
+                ctx.log.warning("layer %s: no folding inside the estimates' calibration meets "
+                                "the cycle budget; chose %s, the least parallel that does, "
+                                "whose estimate is outside the calibration (%s)", name,
+                                _describe(chosen[name].folding), why)
     by_name = {layer.name: layer for layer in layers}
     for name, option in chosen.items():
         by_name[name].set_folding(option.folding)
@@ -151,6 +201,20 @@ def set_folding(model, cfg, ctx):
     ctx.write_json("auto_folding_config.json", hw_config(model, ctx))
     ctx.write_report("folding_summary.json", summary)
     return model
+
+
+def _calibration_issues(layer) -> list[str]:
+    # layer kinds without a calibration region count as calibrated
+    check = getattr(layer, "calibration_issues", None)
+    return check() if check is not None else []
+
+
+def _calibration_issue(layer) -> str | None:
+    return "; ".join(_calibration_issues(layer)) or None
+
+
+def _describe(folding: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in folding.items())
 
 
 def hw_config(model, ctx) -> dict:

@@ -31,9 +31,10 @@ def step_tidy_up(model, cfg, ctx):
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    for transformation in (RemoveStaticGraphInputs(), InferShapes(), InferDataTypes(),
-                           RemoveUnusedTensors()):
-        model = model.transform(transformation)
+    for i, transformation in enumerate((RemoveStaticGraphInputs(), InferShapes(),
+                                        InferDataTypes(), RemoveUnusedTensors())):
+        # one copy of the caller's model, not one per transformation (big weights)
+        model = model.transform(transformation, make_deepcopy=i == 0)
     name_nodes(model)
     return model
 

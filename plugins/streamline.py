@@ -551,13 +551,15 @@ class Streamliner:
 
         dt = source.datatype
         qmin, qmax = int(dt.min()), int(dt.max())
-        lo = np.minimum(q_w * qmin, q_w * qmax).sum(axis=0)
-        hi = np.maximum(q_w * qmin, q_w * qmax).sum(axis=0)
+        # per column: positive weights reach their extremes at the input's extremes,
+        # negative ones at the opposite ones (no product matrices for big layers)
+        pos, neg = np.maximum(q_w, 0).sum(axis=0), np.minimum(q_w, 0).sum(axis=0)
+        lo, hi = qmin * pos + qmax * neg, qmax * pos + qmin * neg
 
         from qonnx.core.datatype import DataType
 
         wmin, wmax = int(q_w.min()), int(q_w.max())
-        if set(np.unique(q_w).tolist()) <= {-1, 1}:
+        if wmin >= -1 and wmax <= 1 and not (q_w == 0).any():  # only -1 and +1
             w_dt = DataType["BIPOLAR"]
         else:
             w_dt = smallest_int_datatype(wmin, wmax)

@@ -163,13 +163,15 @@ def test_max_fps_fits_board(tmp_path):
     assert summary["fits_board"] is True
     res = read_json(out / "report" / "estimate_layer_resources.json")["total"]
     assert res["LUT"] <= 0.85 * 53200 and res["BRAM_18K"] <= 0.85 * 280
-    # the next faster budget would not fit (or is not reachable): the result is the maximum
+    # the next faster budget would not fit, is not reachable or needs a folding outside the
+    # estimates' calibration (which max_fps_fits_board does not take): the result is the maximum
     perf = read_json(out / "report" / "estimate_network_performance.json")
     fixed = build(tmp_path / "c", "--target-fps", str(int(perf["estimated_throughput_fps"] * 1.5)),
                   "--mvau-wwidth-max", "36")
     bigger = read_json(fixed / "report" / "estimate_layer_resources.json")["total"]
+    faster = read_json(fixed / "report" / "folding_summary.json")
     assert bigger["LUT"] > 0.85 * 53200 or bigger["BRAM_18K"] > 0.85 * 280 or \
-        read_json(fixed / "report" / "folding_summary.json").get("target_met") is False
+        faster.get("target_met") is False or "outside_calibration" in faster
 
 
 def test_unreachable_target_names_the_limiting_layer(tmp_path):

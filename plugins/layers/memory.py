@@ -57,6 +57,38 @@ def board_weights(board) -> dict[str, float]:
     return weights
 
 
+# -- Where the estimates were measured ---------------------------------------------------
+
+#: The calibration region: the foldings whose estimates measurements support. The LUT
+#: costs (MVAU_LUT, THRESHOLDING_LUT) were fitted on Yosys runs of layers inside it
+#: (benchmarks/bench_calibrate_estimates.py), and nowhere else:
+#:
+#: * MVAU: PE up to 32 and a weight stream (SIMD x weight bits) of at most 36 bits
+#:   (any SIMD of 1); a weight ROM left in logic only where Yosys' own cost model keeps
+#:   it in logic (a deeper ROM forced to logic was never synthesized);
+#: * Thresholding: PE up to 8, the threshold ROM in logic on the same condition.
+#:
+#: The folding search offers foldings outside the region only when no folding inside it
+#: meets the cycle budget, picks among them by their parallelism, not by an estimate, and
+#: says so (warning and ``folding_summary.json``).
+CALIBRATION = {
+    "MVAU": {"max_pe": 32, "max_weight_stream_bits": 36},
+    "Thresholding": {"max_pe": 8},
+}
+
+
+def logic_rom_outside_calibration(depth: int, width: int, style: str) -> str | None:
+    """Why a ``depth x width`` ROM (``width`` non-constant bits) of ``ram_style`` ``style``
+    is outside the calibration region, or None: a ROM forced to logic is calibrated only
+    where Yosys' cost model would keep it in logic anyway."""
+    if style != "distributed" or depth <= 1 or width <= 0:
+        return None
+    if bram_mapping(depth, width)[0] < depth * width * LOGIC_COST_ROM:
+        return (f"a {depth} x {width} ROM in logic (ram_style distributed): calibrated "
+                "only where block RAM would cost Yosys more")
+    return None
+
+
 # -- Yosys' memory mapping (synth_xilinx, 7-series) -----------------------------------------
 
 #: Block RAM shapes Yosys' ``memory_libmap`` tries on 7-series: (address bits at width 1,
@@ -95,13 +127,17 @@ def bram_mapping(depth: int, width: int) -> tuple[float, int, int]:
 
 
 def rom_in_block_ram(depth: int, width: int, style: str) -> bool:
-    """Whether Yosys puts a ROM (``width`` non-constant data bits) in block RAM:
-    always for ``ram_style`` block (and ultra, which the RTL maps to block RAM),
-    otherwise when that is cheaper than logic."""
+    """Whether Yosys puts a ROM (``width`` non-constant data bits) in block RAM, as the
+    RTL's attributes tell it: always for ``ram_style`` block (and ultra, which the RTL
+    maps to block RAM), never for distributed (the RTL says ``rom_style = "logic"`` to
+    Yosys, ``"distributed"`` to Vivado), and with no attribute (``auto``) when block RAM
+    is cheaper than logic."""
     if depth <= 1 or width <= 0:
         return False
     if style in ("block", "ultra"):
         return True
+    if style == "distributed":
+        return False
     return bram_mapping(depth, width)[0] < depth * width * LOGIC_COST_ROM
 
 
@@ -140,14 +176,32 @@ class RomProfile:
     ``pieces16``/``pieces64``: distinct non-constant pieces of 16 (64) consecutive words
     of a column, counted per address range: what LUTs must hold when the ROM stays in
     logic (a LUT holds 16 words when a counter drives the address, 64 otherwise).
-    Each layer kind reads one of the two, so each is counted when first read.
+
+    Only ``nonconst`` is known up front; the other counts need the ROM's bits and are
+    counted when first read (a ROM that goes to block RAM never needs them). ``cols`` is
+    the ``(depth, nonconst)`` array of non-constant columns or a function returning it.
     """
 
-    def __init__(self, depth: int, cols: np.ndarray, distinct: int):
+    def __init__(self, depth: int, cols, distinct: int | None = None,
+                 nonconst: int | None = None):
         self.depth = depth
-        self._cols = cols  # the non-constant data columns, (depth, nonconst)
-        self.nonconst = int(cols.shape[1])
-        self.distinct = distinct
+        self._source = cols
+        self.nonconst = int(cols.shape[1] if nonconst is None else nonconst)
+        if distinct is not None:
+            self.__dict__["distinct"] = distinct
+
+    @functools.cached_property
+    def _cols(self) -> np.ndarray:
+        return self._source() if callable(self._source) else self._source
+
+    @functools.cached_property
+    def distinct(self) -> int:
+        if self.nonconst and self.depth <= 64:
+            # each column of at most 64 words as one integer: a 1-D unique, not rows
+            packed = np.zeros((self.nonconst, 8), np.uint8)
+            packed[:, :-(-self.depth // 8)] = np.packbits(self._cols.T, axis=1)
+            return int(len(np.unique(packed.view(np.uint64))))
+        return self.nonconst
 
     @functools.cached_property
     def pieces16(self) -> int:
@@ -188,14 +242,12 @@ def rom_profile(bits: np.ndarray) -> RomProfile:
     depth = bits.shape[0]
     if depth <= 1 or bits.size == 0:
         return RomProfile(depth, np.zeros((depth, 0), np.uint8), 0)
-    live = bits.any(axis=0) & ~bits.all(axis=0)
-    cols = bits[:, live]
-    nonconst = int(live.sum())
-    if nonconst and depth <= 64:
-        distinct = int(len(np.unique(np.packbits(cols.T, axis=1), axis=0)))
-    else:
-        distinct = nonconst
-    return RomProfile(depth, cols, distinct)
+    return RomProfile(depth, bits[:, nonconst_columns(bits)])
+
+
+def nonconst_columns(bits: np.ndarray) -> np.ndarray:
+    """The columns of a ``(depth, width)`` 0/1 array that are neither all 0 nor all 1."""
+    return bits.any(axis=0) & ~bits.all(axis=0)
 
 
 def threshold_rom_profile(thresholds: np.ndarray, pe: int, bits: int) -> RomProfile:
@@ -209,10 +261,81 @@ def threshold_rom_profile(thresholds: np.ndarray, pe: int, bits: int) -> RomProf
 
 def int_bits(codes: np.ndarray, bits: int) -> np.ndarray:
     """Unsigned ``bits``-bit codes ``[..., n]`` -> their bits, ``[..., n * bits]``, LSB first."""
-    codes = np.asarray(codes, dtype=np.uint64)
-    shifts = np.arange(bits, dtype=np.uint64)
-    out = (codes[..., None] >> shifts) & np.uint64(1)
-    return out.reshape(*codes.shape[:-1], codes.shape[-1] * bits).astype(np.uint8)
+    # the narrowest type that holds the codes: the shifted copy is bits x the codes' size
+    dtype = _uint_for(bits)
+    codes = np.asarray(codes).astype(dtype, copy=False)
+    out = np.empty(codes.shape + (bits,), np.uint8)
+    for b in range(bits):
+        out[..., b] = (codes >> dtype(b)) & dtype(1)
+    return out.reshape(*codes.shape[:-1], codes.shape[-1] * bits)
+
+
+def _uint_for(bits: int):
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if bits <= np.iinfo(dtype).bits:
+            return dtype
+    return np.uint64
+
+
+class FoldedBitStates:
+    """Which bits of a matrix of codes vary within each residue class, for every folding.
+
+    A weight ROM of folding ``(SIMD, PE)`` holds in data column ``(p, s, b)`` bit ``b``
+    of the weights ``W[r, c]`` with ``r % SIMD == s`` and ``c % PE == p``, so whether the
+    column is constant is a question about that residue class. Each code becomes a
+    *state*: bit ``2b + v`` set when its bit ``b`` is ``v``; OR-ing the states of a class
+    sets both bits of ``b`` exactly when bit ``b`` varies. Classes of ``(S, P)`` are
+    unions of classes of ``(S', P')`` when ``S | S'`` and ``P | P'``, so each folding is
+    reduced from the smallest folding already reduced: the weights are read once per
+    distinct PE, and every further answer costs ``SIMD x PE`` states, not the matrix.
+    """
+
+    def __init__(self, codes: np.ndarray, bits: int):
+        codes = np.asarray(codes)
+        self.bits = bits
+        state_type = _uint_for(2 * bits)
+        ctype = _uint_for(bits)
+        c = codes.astype(ctype, copy=False)
+        states = np.zeros(codes.shape, state_type)
+        for b in range(bits):
+            bit = ((c >> ctype(b)) & ctype(1)).astype(state_type)
+            states |= state_type(1 << 2 * b) << bit
+        self.rows, self.cols = codes.shape
+        self._by_pe: dict[int, np.ndarray] = {self.cols: states}  # (rows, PE)
+        self._folded: dict[int, dict[int, np.ndarray]] = {}  # PE -> SIMD -> (SIMD, PE)
+        self._mask = state_type(int("01" * bits, 2))
+        self._nonconst: dict[tuple[int, int], int] = {}
+
+    def _columns(self, pe: int) -> np.ndarray:
+        if pe not in self._by_pe:
+            base = min(p for p in self._by_pe if p % pe == 0)
+            arr = self._by_pe[base]
+            self._by_pe[pe] = np.bitwise_or.reduce(arr.reshape(self.rows, base // pe, pe),
+                                                   axis=1)
+        return self._by_pe[pe]
+
+    def folded(self, simd: int, pe: int) -> np.ndarray:
+        """The OR of the states of each class, ``(SIMD, PE)``."""
+        by_simd = self._folded.setdefault(pe, {})
+        if simd not in by_simd:
+            if not by_simd:
+                by_simd[self.rows] = self._columns(pe)
+            base = min(s for s in by_simd if s % simd == 0)
+            arr = by_simd[base]
+            by_simd[simd] = np.bitwise_or.reduce(arr.reshape(base // simd, simd, pe), axis=0)
+        return by_simd[simd]
+
+    def nonconst(self, simd: int, pe: int) -> int:
+        """Non-constant data columns of the ROM of folding ``(SIMD, PE)``."""
+        key = (simd, pe)
+        if key not in self._nonconst:
+            if (self.rows // simd) * (self.cols // pe) <= 1:
+                self._nonconst[key] = 0  # one word: every column is constant
+            else:
+                folded = self.folded(simd, pe)
+                varying = folded & (folded >> folded.dtype.type(1)) & self._mask
+                self._nonconst[key] = int(np.bitwise_count(varying).sum())
+        return self._nonconst[key]
 
 
 def clog2(n: int) -> int:

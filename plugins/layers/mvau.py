@@ -23,14 +23,17 @@ from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import (
     BRAM18_BITS,
+    CALIBRATION,
+    FoldedBitStates,
     RomProfile,
     bram_mapping,
     clog2,
     divisors,
     int_bits,
+    logic_rom_outside_calibration,
+    nonconst_columns,
     ram_resources,
     rom_in_block_ram,
-    rom_profile,
     threshold_rom_profile,
 )
 
@@ -89,6 +92,20 @@ class MVAU(HWLayer):
         return self.memoized(
             "weights", lambda: self.model.get_initializer(self.node.input[1]).astype(np.int64))
 
+    def _weight_ints(self) -> np.ndarray:
+        """The weights in the narrowest signed type that holds them, for the estimates
+        (an int64 copy of a 4096 x 4096 layer is 128 MB)."""
+        def compute():
+            w = self.model.get_initializer(self.node.input[1])
+            lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
+            for dtype in (np.int8, np.int16, np.int32):
+                info = np.iinfo(dtype)
+                if info.min <= lo and hi <= info.max:
+                    return w.astype(dtype)
+            return w.astype(np.int64)
+
+        return self.memoized("weight_ints", compute)
+
     def thresholds(self) -> np.ndarray | None:
         if self.get("noActivation") or len(self.node.input) < 3:
             return None
@@ -106,10 +123,15 @@ class MVAU(HWLayer):
     def _acc_dt_from_range(self):
         from qonnx.core.datatype import DataType
 
-        w = self.weights()
+        w = self._weight_ints()
         idt = self.input_datatype()
-        lo = np.minimum(w * idt.min(), w * idt.max()).sum(axis=0).min()
-        hi = np.maximum(w * idt.min(), w * idt.max()).sum(axis=0).max()
+        # per column: positive weights reach their extremes at the input's extremes, negative
+        # ones at the opposite extremes (no product matrices: this runs on 16M weights)
+        pos = np.maximum(w, 0).sum(axis=0, dtype=np.int64)
+        neg = np.minimum(w, 0).sum(axis=0, dtype=np.int64)
+        a, b = int(idt.min()), int(idt.max())
+        lo = (a * pos + b * neg).min()
+        hi = (b * pos + a * neg).max()
         t = self.thresholds()
         if t is not None and t.size:
             lo, hi = min(lo, t.min()), max(hi, t.max())
@@ -159,6 +181,26 @@ class MVAU(HWLayer):
                     options.append({"PE": pe, "SIMD": simd, "ram_style": style})
         return options
 
+    def calibration_issues(self) -> list[str]:
+        """Why this layer's folding lies outside the estimates' calibration region
+        (:data:`dfx.plugins.layers.memory.CALIBRATION`); empty when it is inside."""
+        region = CALIBRATION["MVAU"]
+        pe, simd = self.get("PE"), self.get("SIMD")
+        wbits = self.weight_datatype().bitwidth()
+        issues = []
+        if pe > region["max_pe"]:
+            issues.append(f"PE {pe} > {region['max_pe']}")
+        if simd > 1 and simd * wbits > region["max_weight_stream_bits"]:
+            issues.append(f"weight stream SIMD {simd} x {wbits} bits = {simd * wbits} > "
+                          f"{region['max_weight_stream_bits']}")
+        depth = (self.get("MW") // simd) * (self.get("MH") // pe)
+        style = self._memory_style(depth, pe * simd * wbits)
+        if style == "distributed":
+            rom = logic_rom_outside_calibration(depth, self._weight_profile().nonconst, style)
+            if rom:
+                issues.append(rom)
+        return issues
+
     def cycles(self) -> int:
         vectors = int(np.prod(self.get("numInputVectors")))
         return (self.get("MH") // self.get("PE")) * (self.get("MW") // self.get("SIMD")) * vectors
@@ -193,21 +235,47 @@ class MVAU(HWLayer):
         key = ("rtl_params", self.get("PE"), self.get("SIMD"))
         return self.memoized(key, self.rtl_parameters)
 
+    def _weight_codes(self) -> np.ndarray:
+        """The weights' unsigned codes ``[MW, MH]``, in the narrowest unsigned type."""
+        def compute():
+            from dfx.plugins.layers.memory import _uint_for
+
+            wdt = self.weight_datatype()
+            w = self._weight_ints()
+            if wdt.name == "BIPOLAR":
+                return (w > 0).astype(np.uint8)
+            # the low bits of the two's complement, as dfx.packing.encode_elements makes
+            # them, without its int64 copies (the weights are integers of wdt already)
+            ctype = _uint_for(wdt.bitwidth())
+            return w.astype(ctype) & ctype((1 << wdt.bitwidth()) - 1)
+
+        return self.memoized("weight_codes", compute)
+
+    def _weight_states(self) -> FoldedBitStates:
+        """Per-bit residue statistics of the weights, shared by every folding."""
+        return self.memoized("weight_states", lambda: FoldedBitStates(
+            self._weight_codes(), self.weight_datatype().bitwidth()))
+
     def _weight_profile(self) -> RomProfile:
-        """The weight ROM as the RTL lays it out (word nf*SF+sf, PE*SIMD weights)."""
+        """The weight ROM as the RTL lays it out (word nf*SF+sf, PE*SIMD weights).
+
+        The non-constant columns come from the layer's :class:`FoldedBitStates`; the
+        ROM's bits are only laid out when a count that needs them is read."""
         pe, simd = self.get("PE"), self.get("SIMD")
 
-        def compute():
-            from dfx.packing import encode_elements
-
+        def columns():
             mw, mh = self.get("MW"), self.get("MH")
-            wdt = self.weight_datatype()
-            codes = self.memoized("weight_codes",
-                                  lambda: encode_elements(self.weights(), wdt))
             sf, nf = mw // simd, mh // pe
-            words = codes.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
-            return rom_profile(int_bits(words.reshape(nf * sf, pe * simd),
-                                        wdt.bitwidth()))
+            words = self._weight_codes().reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
+            bits = int_bits(words.reshape(nf * sf, pe * simd), self.weight_datatype().bitwidth())
+            return bits[:, nonconst_columns(bits)]
+
+        def compute():
+            depth = (self.get("MW") // simd) * (self.get("MH") // pe)
+            nonconst = self._weight_states().nonconst(simd, pe)
+            if depth <= 1:
+                return RomProfile(depth, np.zeros((depth, 0), np.uint8), 0, nonconst=0)
+            return RomProfile(depth, columns, nonconst=nonconst)
 
         return self.memoized(("weight_profile", pe, simd), compute)
 
@@ -297,7 +365,8 @@ class MVAU(HWLayer):
             if nf > 1:
                 trom = self._threshold_profile(acc)
                 ff += 2 * clog2(nf)  # fold index delayed to the threshold read
-                if rom_in_block_ram(nf, trom.nonconst, "distributed"):
+                # no ram_style of its own: dfx_mvau leaves it to the tool
+                if rom_in_block_ram(nf, trom.nonconst, "auto"):
                     bram += bram_mapping(nf, trom.nonconst)[1]
                 else:  # in logic (a ROM of two words is only its registers)
                     ff += trom.distinct

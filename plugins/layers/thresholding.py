@@ -18,10 +18,12 @@ import numpy as np
 from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.datatypes import signed_bits
 from dfx.plugins.layers.memory import (
+    CALIBRATION,
     RomProfile,
     bram_mapping,
     clog2,
     divisors,
+    logic_rom_outside_calibration,
     rom_in_block_ram,
     threshold_rom_profile,
 )
@@ -67,14 +69,27 @@ class Thresholding(HWLayer):
         if self.get("NumChannels") % pe:
             return f"PE={pe} does not divide NumChannels={self.get('NumChannels')}"
         if folding.get("ram_style", "distributed") not in ("distributed", "block", "auto"):
-            return "ram_style must be distributed or block"
+            return "ram_style must be distributed, block or auto"
         return None
 
     def folding_options(self, cfg) -> list[dict[str, Any]]:
-        # ram_style does not reach dfx_thresholding (the tool places the threshold ROM),
-        # so one style is enough for the search
-        return [{"PE": pe, "ram_style": "distributed"}
-                for pe in divisors(self.get("NumChannels"))]
+        return [{"PE": pe, "ram_style": style} for pe in divisors(self.get("NumChannels"))
+                for style in ("distributed", "block")]
+
+    def calibration_issues(self) -> list[str]:
+        """Why this layer's folding lies outside the estimates' calibration region
+        (:data:`dfx.plugins.layers.memory.CALIBRATION`); empty when it is inside."""
+        region = CALIBRATION["Thresholding"]
+        pe = self.get("PE")
+        issues = [f"PE {pe} > {region['max_pe']}"] if pe > region["max_pe"] else []
+        nf = self.get("NumChannels") // pe
+        if nf > 1:
+            rom = logic_rom_outside_calibration(
+                nf, self._threshold_profile(self._rtl_threshold_bits()).nonconst,
+                self.get("ram_style"))
+            if rom:
+                issues.append(rom)
+        return issues
 
     def cycles(self) -> int:
         vectors = int(np.prod(self.get("numInputVectors")))
@@ -99,9 +114,10 @@ class Thresholding(HWLayer):
         """What Yosys' synth_xilinx (7-series, flattened) makes of dfx_thresholding.v,
         calibrated with benchmarks/bench_calibrate_estimates.py.
 
-        The thresholds are a ROM of NF = NumChannels/PE words that the RTL always leaves
-        to the tool (``ram_style`` does not reach the hardware): block RAM when Yosys
-        finds that cheaper than logic (see memory.py), else logic addressed by the
+        The thresholds are a ROM of NF = NumChannels/PE words placed as ``ram_style``
+        says: block RAM for block, logic for distributed, and for auto (no attribute)
+        block RAM when Yosys finds that cheaper than logic (see memory.py); logic is
+        addressed by the
         channel counter, one LUT per distinct 16-word piece of a threshold bit (x1.3,
         fitted). Each PE compares its input with every threshold (x >= T over TBITS
         bits: a carry chain, about half a LUT per bit; a constant threshold when NF = 1
@@ -121,7 +137,7 @@ class Thresholding(HWLayer):
         if nf > 1:
             ff += clog2(nf)  # channel counter
             rom = self._threshold_profile(tbits)
-            if rom_in_block_ram(nf, rom.nonconst, "distributed"):
+            if rom_in_block_ram(nf, rom.nonconst, self.get("ram_style")):
                 bram = float(bram_mapping(nf, rom.nonconst)[1])
             else:
                 ff += rom.distinct  # the registered read (equal columns merge)
@@ -175,7 +191,7 @@ class Thresholding(HWLayer):
             "I_BIPOLAR": int(idt.name == "BIPOLAR"), "THRESHOLDS": levels,
             "TBITS": tbits, "OBITS": odt.bitwidth(),
             "OUT_BIAS": 0 if odt.name == "BIPOLAR" else int(self.get("out_bias")),
-            "THRESH_FILE": tfile.name,
+            "THRESH_FILE": tfile.name, "RAM_STYLE": self.get("ram_style"),
         }
         wrapper = write_wrapper(out_dir, self.name, "dfx_thresholding", params,
                                 self.input_stream().width, pe * odt.bitwidth())

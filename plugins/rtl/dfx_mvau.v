@@ -22,7 +22,7 @@
 //                T[nf*PE+p][k] at bits [(p*THRESHOLDS+k)*ACCBITS +: ACCBITS].
 //   RAM_STYLE (weights): "distributed" | "block" | "ultra" (see dfx_mvau_rom: a
 //   file-initialised ROM cannot use UltraRAM, "ultra" becomes block RAM). The
-//   threshold memory is always distributed.
+//   threshold memory has no attribute: the tool places it.
 //
 // Pipeline: issue -> memory read (registered) -> products + adder tree ->
 // accumulate -> threshold -> 2-entry output buffer. All stages advance on one
@@ -303,7 +303,8 @@ module dfx_mvau #(
                 nf2_q <= nf1_q;
             end
         end
-        dfx_mvau_rom #(.W(TW), .D(NF), .AW(NFB), .STYLE("distributed"), .FILE(THRESH_FILE))
+        // no ram_style of its own: the tool places the thresholds (see the estimate)
+        dfx_mvau_rom #(.W(TW), .D(NF), .AW(NFB), .STYLE("auto"), .FILE(THRESH_FILE))
             u_tmem (.clk(ap_clk), .en(en && v2_q && last2_q), .addr(nf2_q), .q(t3_q));
     end else begin : g_notmem
         assign t3_q = {TW{1'b0}};
@@ -378,10 +379,10 @@ endmodule
 //   "block", "ultra": ram_style/rom_style = "block". UltraRAM has no initial
 //                     contents on UltraScale+, so a file-initialised ROM cannot live
 //                     there; "ultra" therefore falls back to block RAM.
-//   "distributed":    RAM_STYLE/ROM_STYLE = "distributed" (LUTs). Upper-case names:
-//                     Vivado reads attribute names case-insensitively, while Yosys
-//                     (which cannot put a ROM in LUTRAM and errors when forced)
-//                     ignores them and maps the ROM to logic itself.
+//   "distributed":    ram_style/rom_style = "distributed" (LUTs) for Vivado; for
+//                     Yosys (`YOSYS is defined by its Verilog reader) "logic": Yosys
+//                     cannot put a ROM in LUTRAM (it errors when forced), and without
+//                     an attribute its cost model moves a deep ROM to block RAM.
 //   anything else:    no attribute (tool default).
 module dfx_mvau_rom #(
     parameter integer W     = 8,
@@ -409,7 +410,11 @@ module dfx_mvau_rom #(
         end
         always @(posedge clk) if (en) q <= mem[addr];
     end else if (S_DIST != 0) begin : g_dist
-        (* RAM_STYLE = "distributed", ROM_STYLE = "distributed" *) reg [W-1:0] mem [0:D-1];
+`ifdef YOSYS
+        (* ram_style = "logic", rom_style = "logic" *) reg [W-1:0] mem [0:D-1];
+`else
+        (* ram_style = "distributed", rom_style = "distributed" *) reg [W-1:0] mem [0:D-1];
+`endif
         if (FILE != "") begin : g_init
             initial $readmemh(FILE, mem);
         end

@@ -12,6 +12,8 @@
 //
 // THRESH_FILE ($readmemh, one word per line, hex, address 0 first): depth
 // CHANNELS/PE, word nf holds T[nf*PE+p][k] at bits [(p*THRESHOLDS+k)*TBITS +: TBITS].
+// RAM_STYLE of the threshold ROM: "distributed" (LUTs: Vivado's "distributed", Yosys'
+// "logic"), "block" (block RAM), anything else: no attribute (the tool decides).
 //
 // One word per cycle; the pipeline advances on a registered enable (2-entry output
 // buffer not full), so there is no combinational path from out_V_TREADY to
@@ -26,7 +28,8 @@ module dfx_thresholding #(
     parameter integer TBITS      = 5,
     parameter integer OBITS      = 2,
     parameter integer OUT_BIAS   = 0,
-    parameter         THRESH_FILE = ""
+    parameter         THRESH_FILE = "",
+    parameter         RAM_STYLE  = "distributed"
 ) (
     input  wire                  ap_clk,
     input  wire                  ap_rst_n,
@@ -59,24 +62,15 @@ module dfx_thresholding #(
         else if (fire0) nf_q <= (nf_q == NF_LAST) ? {NFB{1'b0}} : nf_q + 1'b1;
     end
 
-    // stage 1: data and thresholds (registered distributed-memory read)
-    // Distributed ROM. Upper-case attribute names on purpose: Vivado reads them
-    // case-insensitively, Yosys (which cannot put a ROM into LUTRAM and fails when
-    // forced to) ignores them and maps the ROM to logic by itself.
-    /* verilator lint_off UNDRIVEN */
-    (* RAM_STYLE = "distributed", ROM_STYLE = "distributed" *)
-    reg [TW-1:0] tmem [0:NF-1]; // contents from $readmemh only
-    /* verilator lint_on UNDRIVEN */
-    generate if (THRESH_FILE != "") begin : g_tinit
-        initial $readmemh(THRESH_FILE, tmem);
-    end endgenerate
+    // stage 1: data and thresholds (registered ROM read, see dfx_thresholding_rom)
+    wire [TW-1:0] t1_q;
+    dfx_thresholding_rom #(.W(TW), .D(NF), .AW(NFB), .STYLE(RAM_STYLE), .FILE(THRESH_FILE))
+        u_tmem (.clk(ap_clk), .en(en), .addr(nf_q), .q(t1_q));
 
-    reg [TW-1:0] t1_q;
     reg [IW-1:0] x1_q;
     reg          v1_q;
     always @(posedge ap_clk) begin
         if (en) begin
-            t1_q <= tmem[nf_q];
             x1_q <= in0_V_TDATA;
         end
     end
@@ -198,5 +192,51 @@ module dfx_thresholding_addtree #(
         dfx_thresholding_addtree #(.N(N - NL), .W(W)) u_r (.in(in[N*W-1:NL*W]), .sum(sr));
         assign sum = sl + sr;
     end endgenerate
+endmodule
+// The threshold ROM, registered read (enable en), initialised by $readmemh(FILE).
+// STYLE "distributed": LUTs (ram_style/rom_style "distributed" for Vivado, "logic" for
+// Yosys, which cannot put a ROM in LUTRAM and, left alone, may move it to block RAM);
+// "block": block RAM; anything else: no attribute.
+module dfx_thresholding_rom #(
+    parameter integer W     = 8,
+    parameter integer D     = 16,
+    parameter integer AW    = 4,
+    parameter         STYLE = "distributed",
+    parameter         FILE  = ""
+) (
+    input  wire          clk,
+    input  wire          en,
+    input  wire [AW-1:0] addr,
+    output reg  [W-1:0]  q
+);
+    /* verilator lint_off WIDTHEXPAND */
+    localparam integer S_BLOCK = (STYLE == "block") ? 1 : 0;
+    localparam integer S_DIST  = (STYLE == "distributed") ? 1 : 0;
+    /* verilator lint_on WIDTHEXPAND */
+    /* verilator lint_off UNDRIVEN */
+    generate if (S_BLOCK != 0) begin : g_block
+        (* ram_style = "block", rom_style = "block" *) reg [W-1:0] mem [0:D-1];
+        if (FILE != "") begin : g_init
+            initial $readmemh(FILE, mem);
+        end
+        always @(posedge clk) if (en) q <= mem[addr];
+    end else if (S_DIST != 0) begin : g_dist
+`ifdef YOSYS
+        (* ram_style = "logic", rom_style = "logic" *) reg [W-1:0] mem [0:D-1];
+`else
+        (* ram_style = "distributed", rom_style = "distributed" *) reg [W-1:0] mem [0:D-1];
+`endif
+        if (FILE != "") begin : g_init
+            initial $readmemh(FILE, mem);
+        end
+        always @(posedge clk) if (en) q <= mem[addr];
+    end else begin : g_auto
+        reg [W-1:0] mem [0:D-1];
+        if (FILE != "") begin : g_init
+            initial $readmemh(FILE, mem);
+        end
+        always @(posedge clk) if (en) q <= mem[addr];
+    end endgenerate
+    /* verilator lint_on UNDRIVEN */
 endmodule
 /* verilator lint_on DECLFILENAME */
