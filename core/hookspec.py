@@ -30,7 +30,18 @@ modify ``model`` in place and return it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - type hints only
+    from onnx import NodeProto
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from dfx.config import DataflowBuildConfig
+    from dfx.layers import HWLayer, Match
+    from dfx.steps import StepContext
 
 PROJECT_NAME = "dfx"
 
@@ -60,17 +71,52 @@ def dfx_register_steps():
 
 
 @hookspec
-def dfx_register_layer_kinds():
+def dfx_register_layer_kinds() -> list[type[HWLayer]]:
     """Register hardware layer kinds.
 
     Return a list of subclasses of :class:`dfx.layers.HWLayer`. A layer kind is
-    identified by its ``op_type``; it brings its own shape rule, exact
-    execution, folding options, cycle and resource estimates (and, in later
-    stages, code generation). A later registration of the same ``op_type``
-    replaces an earlier one, which is how a plugin swaps the implementation of
-    a built-in layer.
+    identified by its ``op_type``; it brings its own conversion rule
+    (``match``), shape rule, exact execution, folding options, cycle and
+    resource estimates, RTL generator and the library files it owns
+    (``rtl_sources``). Two plugins registering the same ``op_type`` is an error
+    naming both, unless the later kind says ``replaces = True``: that is how a
+    plugin swaps the implementation of a built-in layer.
 
-    Calling rule: all results.
+    Calling rule: all results; built-in plugins first, then the others in the
+    order ``--plugins`` names them.
+
+    Example::
+
+        @hookimpl
+        def dfx_register_layer_kinds():
+            return [MyActivation]
+    """
+
+
+@hookspec
+def dfx_streamline_op_handlers() -> dict[str, Callable]:
+    """Add (or replace) the streamliner's rules for ONNX op types.
+
+    Return ``{op_type: handler}``. The streamliner walks the graph once, in
+    order, and calls ``handler(streamliner, node)`` for each node of that
+    op_type; the handler reads the values of the node's inputs from
+    ``streamliner.values`` (tensor name -> ``ConstValue``, ``IntValue``,
+    ``AccValue``, see :mod:`dfx.plugins.streamline`) and stores the values of
+    its outputs there, adding nodes to the new graph with
+    ``streamliner.nodes.append(...)``. A node whose op has no handler and whose
+    inputs are not all constants is an
+    :class:`dfx.errors.UnsupportedNodeError`.
+
+    Calling rule: all results, merged in registration order (built-in plugins
+    first), so a plugin's handler for an op replaces the default one. A handler
+    that raises anything but a :class:`dfx.errors.DfxError` is reported with the
+    plugin and the node.
+
+    Example::
+
+        @hookimpl
+        def dfx_streamline_op_handlers():
+            return {"MyOp": lambda streamliner, node: ...}
     """
 
 
@@ -113,6 +159,35 @@ def dfx_convert_to_hw(model, cfg, ctx):
     (``ctx.layer_kinds``).
 
     Calling rule: first result. Return the converted ModelWrapper.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_convert_node(node: NodeProto, model: ModelWrapper, cfg: DataflowBuildConfig,
+                     ctx: StepContext) -> tuple[str, Match] | None:
+    """Convert one streamlined node to hardware layer node(s), or leave it (None).
+
+    The default ``dfx_convert_to_hw`` walks the graph in order and asks this hook
+    for every node that no earlier match consumed. The default implementation
+    asks every registered layer kind's :meth:`dfx.layers.HWLayer.match`
+    classmethod, the kinds of later plugins first, and returns
+    ``(op_type, match)`` for the first kind that takes the node. The walk then
+    replaces ``match.consumes`` (the node, and nodes fused with it) by
+    ``match.nodes``. A result that is malformed, or that consumes a node another
+    kind already took, is an error naming the plugin and the node.
+
+    Calling rule: first result (like pytest's ``pytest_pycollect_makeitem``): a
+    plugin takes the nodes it knows and returns ``None`` for the others.
+
+    Example::
+
+        @hookimpl
+        def dfx_convert_node(node, model, cfg, ctx):
+            if node.op_type != "MyOp":
+                return None
+            hw = helper.make_node("MyActivation", [node.input[0]], [node.output[0]],
+                                  name=node.name, domain=HW_DOMAIN)
+            return "MyActivation", Match(nodes=[hw], consumes=[node])
     """
 
 
