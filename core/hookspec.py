@@ -219,15 +219,35 @@ def dfx_estimates(model, cfg, ctx):
 
 @hookspec(firstresult=True)
 def dfx_hw_codegen(model, cfg, ctx):
-    """Generate RTL or HLS sources for every hardware layer.
+    """Generate RTL or HLS sources for every hardware layer, and the codegen manifest.
 
-    Calling rule: first result. Return the ModelWrapper with the code paths set.
+    Write each layer's module into ``codegen/<layer>/``, the library files the
+    layer kinds own into ``codegen/lib/``, and ``codegen/manifest.json`` (modules,
+    files, streams: see :mod:`dfx.plugins.manifest`), and record the manifest on
+    the model. Every later stage (FIFO sizing, stitching, rtlsim, synthesis, the
+    bitfile, ``dfx sim --backend rtl``) builds what the manifest says.
+
+    Calling rule: first result. Return the ModelWrapper with the manifest recorded.
+
+    Example: run the default, then change a module (``tests/plugins/regstage_plugin.py``)::
+
+        @hookimpl
+        def dfx_hw_codegen(model, cfg, ctx):
+            model = dfx.plugins.hw.hw_codegen(model, cfg, ctx)
+            manifest, root = codegen_manifest(model, ctx)
+            ...  # write a wrapper, point manifest["modules"][i] at it
+            update_codegen_manifest(model, ctx, manifest)
+            return model
     """
 
 
 @hookspec(firstresult=True)
 def dfx_ip_stitch(model, cfg, ctx):
     """Connect the generated layers into one AXI-Stream top with FIFOs and width converters.
+
+    Read the codegen manifest (never the layers again), write ``stitched_ip/`` with
+    ``stitch.json`` and record it on the model: rtlsim, synthesis, the bitfile and
+    ``dfx sim --backend rtl`` take the stitched design from there.
 
     Calling rule: first result. Return the ModelWrapper.
     """

@@ -368,6 +368,7 @@ class Build:
             raise ConfigError(f"model file {str(model_file)!r} does not exist")
         input_hash = file_hash(model_file)
         model = None  # the in-memory model, when the previous step ran
+        self._staging = staging  # later steps read earlier steps' files here
         log.info("dfx %s: building %s into %s", __version__, self.model_path, self.output_dir)
         for index, step in enumerate(self.steps):
             self.progress.start(index, step.name)
@@ -407,6 +408,7 @@ class Build:
             board=self.board,
             log=logging.getLogger(f"dfx.step.{step.name}"),
             progress=self.progress.update,
+            build_dir=getattr(self, "_staging", None),
         )
         try:
             model = step.call(model, self.cfg, ctx)
