@@ -275,3 +275,59 @@ def test_a_malformed_handler_registry_names_the_plugin(plugin):
     with pytest.raises(PluginError, match=f"plugin {name!r}: dfx_streamline_op_handlers "
                                           "returned"):
         collect_op_handlers(load_plugins(f"default,{name}").hook)
+
+
+# -- the codegen manifest -----------------------------------------------------------------
+
+
+def _codegen(tmp_path):
+    from dfx.plugins.manifest import CODEGEN_MANIFEST, generate_codegen, record_artifact
+
+    plugins = load_plugins("default")
+    hw = _convert(_streamlined(make_mlp(8, MLP, seed=3)), plugins)
+    manifest = generate_codegen(hw, plugins.layer_kinds, tmp_path)
+    record_artifact(hw, "codegen", tmp_path, CODEGEN_MANIFEST)
+    return hw, manifest, SimpleNamespace(artifact_dir=None, build_dir=tmp_path,
+                                         step_name="step_create_stitched_ip")
+
+
+def test_the_manifest_lists_modules_library_files_and_streams(tmp_path):
+    from dfx.plugins.manifest import codegen_manifest
+
+    hw, manifest, ctx = _codegen(tmp_path)
+    assert [m["layer"] for m in manifest["modules"]] == ["MVAU_0", "MVAU_1"]
+    assert manifest["modules"][0]["library"] == ["codegen/lib/dfx_mvau.v"]
+    assert (tmp_path / "codegen" / "lib" / "dfx_mvau.v").is_file()
+    edges = [(s["producer"], s["consumer"]) for s in manifest["streams"]]
+    assert edges == [(None, "MVAU_0"), ("MVAU_0", "MVAU_1"), ("MVAU_1", None)]
+    for relative in manifest["files"]:
+        assert (tmp_path / relative).is_file()
+    read, root = codegen_manifest(hw, ctx)
+    assert read == manifest and root == tmp_path
+
+
+def test_a_changed_manifest_file_is_refused_by_name(tmp_path):
+    from dfx.errors import StepError
+    from dfx.plugins.manifest import codegen_manifest
+
+    hw, manifest, ctx = _codegen(tmp_path)
+    path = tmp_path / "codegen" / "manifest.json"
+    path.write_text(path.read_text().replace("MVAU_1", "MVAU_9"))
+    with pytest.raises(StepError, match="codegen/manifest.json was changed after "
+                                        "step_hw_codegen wrote it"):
+        codegen_manifest(hw, ctx)
+    path.unlink()
+    with pytest.raises(StepError, match="is not in this build folder: run the build again "
+                                        "from step_hw_codegen"):
+        codegen_manifest(hw, ctx)
+
+
+def test_a_manifest_naming_a_missing_file_names_the_layer(tmp_path):
+    from dfx.errors import StepError
+    from dfx.plugins.manifest import write_manifest
+
+    hw, manifest, ctx = _codegen(tmp_path)
+    manifest["modules"][1]["files"].append("codegen/MVAU_1/extra.v")
+    with pytest.raises(StepError, match=r"module MVAU_1 \(layer MVAU_1\) lists "
+                                        r"codegen/MVAU_1/extra.v, which does not exist"):
+        write_manifest(tmp_path, manifest)
