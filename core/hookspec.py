@@ -154,9 +154,10 @@ def dfx_streamline(model, cfg, ctx):
 def dfx_convert_to_hw(model, cfg, ctx):
     """Replace streamlined nodes by hardware layer nodes (MVAU, Thresholding, ...).
 
-    Nodes of the float tail that stay in software are left as they are; every
-    hardware node's ``op_type`` must be a registered layer kind
-    (``ctx.layer_kinds``).
+    The default walks the graph and asks ``dfx_convert_node`` for each node (so a
+    plugin adds a conversion rule without overriding this stage). Nodes of the
+    float tail that stay in software are left as they are; every hardware node's
+    ``op_type`` must be a registered layer kind (``ctx.layer_kinds``).
 
     Calling rule: first result. Return the converted ModelWrapper.
     """

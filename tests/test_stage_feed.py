@@ -153,3 +153,7 @@ def test_without_the_plugin_the_relu_stays_in_software(tmp_path):
                    for name in read_json(build / "report" / "estimate_layer_cycles.json"))
     np.testing.assert_array_equal(_sim(build, "python", tmp_path / "x.npy", tmp_path),
                                   reference)
+    # no stitched_ip/ in this build: dfx sim runs the plugins' codegen and stitch stages
+    assert not (build / "stitched_ip").exists()
+    np.testing.assert_array_equal(_sim(build, "rtl", tmp_path / "x.npy", tmp_path),
+                                  reference)
