@@ -359,17 +359,22 @@ def _check_output_path(text: str) -> Path:
 
 
 def _rtl_sim(build_dir, model, x, plugins, backpressure):
-    """Simulate the build's stitched design (stitched again from the model if absent)."""
+    """Simulate the build's stitched design (made again by the plugins' codegen and stitch
+    stages when the build has none)."""
     import tempfile
 
-    from dfx.plugins.hw import STITCHED_DIR, rtlsim_execute, stitch_to
+    from dfx.plugins.hw import rtlsim_execute
+    from dfx.plugins.manifest import STITCHED_DIR
+    from dfx.steps import run_stage
 
     stitched = build_dir / STITCHED_DIR
     if (stitched / "stitch.json").is_file():
         return rtlsim_execute(model, x, stitched, plugins.layer_kinds, backpressure)
     with tempfile.TemporaryDirectory(prefix="dfx-sim-") as tmp:
-        stitch_to(model, plugins.layer_kinds, Path(tmp))
-        return rtlsim_execute(model, x, Path(tmp), plugins.layer_kinds, backpressure)
+        for hook in ("dfx_hw_codegen", "dfx_ip_stitch"):
+            model = run_stage(plugins, hook, model, Path(tmp))
+        return rtlsim_execute(model, x, Path(tmp) / STITCHED_DIR, plugins.layer_kinds,
+                              backpressure)
 
 
 def cmd_report(args) -> int:

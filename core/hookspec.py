@@ -30,7 +30,18 @@ modify ``model`` in place and return it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - type hints only
+    from onnx import NodeProto
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from dfx.config import DataflowBuildConfig
+    from dfx.layers import HWLayer, Match
+    from dfx.steps import StepContext
 
 PROJECT_NAME = "dfx"
 
@@ -60,17 +71,52 @@ def dfx_register_steps():
 
 
 @hookspec
-def dfx_register_layer_kinds():
+def dfx_register_layer_kinds() -> list[type[HWLayer]]:
     """Register hardware layer kinds.
 
     Return a list of subclasses of :class:`dfx.layers.HWLayer`. A layer kind is
-    identified by its ``op_type``; it brings its own shape rule, exact
-    execution, folding options, cycle and resource estimates (and, in later
-    stages, code generation). A later registration of the same ``op_type``
-    replaces an earlier one, which is how a plugin swaps the implementation of
-    a built-in layer.
+    identified by its ``op_type``; it brings its own conversion rule
+    (``match``), shape rule, exact execution, folding options, cycle and
+    resource estimates, RTL generator and the library files it owns
+    (``rtl_sources``). Two plugins registering the same ``op_type`` is an error
+    naming both, unless the later kind says ``replaces = True``: that is how a
+    plugin swaps the implementation of a built-in layer.
 
-    Calling rule: all results.
+    Calling rule: all results; built-in plugins first, then the others in the
+    order ``--plugins`` names them.
+
+    Example::
+
+        @hookimpl
+        def dfx_register_layer_kinds():
+            return [MyActivation]
+    """
+
+
+@hookspec
+def dfx_streamline_op_handlers() -> dict[str, Callable]:
+    """Add (or replace) the streamliner's rules for ONNX op types.
+
+    Return ``{op_type: handler}``. The streamliner walks the graph once, in
+    order, and calls ``handler(streamliner, node)`` for each node of that
+    op_type; the handler reads the values of the node's inputs from
+    ``streamliner.values`` (tensor name -> ``ConstValue``, ``IntValue``,
+    ``AccValue``, see :mod:`dfx.plugins.streamline`) and stores the values of
+    its outputs there, adding nodes to the new graph with
+    ``streamliner.nodes.append(...)``. A node whose op has no handler and whose
+    inputs are not all constants is an
+    :class:`dfx.errors.UnsupportedNodeError`.
+
+    Calling rule: all results, merged in registration order (built-in plugins
+    first), so a plugin's handler for an op replaces the default one. A handler
+    that raises anything but a :class:`dfx.errors.DfxError` is reported with the
+    plugin and the node.
+
+    Example::
+
+        @hookimpl
+        def dfx_streamline_op_handlers():
+            return {"MyOp": lambda streamliner, node: ...}
     """
 
 
@@ -108,11 +154,41 @@ def dfx_streamline(model, cfg, ctx):
 def dfx_convert_to_hw(model, cfg, ctx):
     """Replace streamlined nodes by hardware layer nodes (MVAU, Thresholding, ...).
 
-    Nodes of the float tail that stay in software are left as they are; every
-    hardware node's ``op_type`` must be a registered layer kind
-    (``ctx.layer_kinds``).
+    The default walks the graph and asks ``dfx_convert_node`` for each node (so a
+    plugin adds a conversion rule without overriding this stage). Nodes of the
+    float tail that stay in software are left as they are; every hardware node's
+    ``op_type`` must be a registered layer kind (``ctx.layer_kinds``).
 
     Calling rule: first result. Return the converted ModelWrapper.
+    """
+
+
+@hookspec(firstresult=True)
+def dfx_convert_node(node: NodeProto, model: ModelWrapper, cfg: DataflowBuildConfig,
+                     ctx: StepContext) -> tuple[str, Match] | None:
+    """Convert one streamlined node to hardware layer node(s), or leave it (None).
+
+    The default ``dfx_convert_to_hw`` walks the graph in order and asks this hook
+    for every node that no earlier match consumed. The default implementation
+    asks every registered layer kind's :meth:`dfx.layers.HWLayer.match`
+    classmethod, the kinds of later plugins first, and returns
+    ``(op_type, match)`` for the first kind that takes the node. The walk then
+    replaces ``match.consumes`` (the node, and nodes fused with it) by
+    ``match.nodes``. A result that is malformed, or that consumes a node another
+    kind already took, is an error naming the plugin and the node.
+
+    Calling rule: first result (like pytest's ``pytest_pycollect_makeitem``): a
+    plugin takes the nodes it knows and returns ``None`` for the others.
+
+    Example::
+
+        @hookimpl
+        def dfx_convert_node(node, model, cfg, ctx):
+            if node.op_type != "MyOp":
+                return None
+            hw = helper.make_node("MyActivation", [node.input[0]], [node.output[0]],
+                                  name=node.name, domain=HW_DOMAIN)
+            return "MyActivation", Match(nodes=[hw], consumes=[node])
     """
 
 
@@ -144,15 +220,35 @@ def dfx_estimates(model, cfg, ctx):
 
 @hookspec(firstresult=True)
 def dfx_hw_codegen(model, cfg, ctx):
-    """Generate RTL or HLS sources for every hardware layer.
+    """Generate RTL or HLS sources for every hardware layer, and the codegen manifest.
 
-    Calling rule: first result. Return the ModelWrapper with the code paths set.
+    Write each layer's module into ``codegen/<layer>/``, the library files the
+    layer kinds own into ``codegen/lib/``, and ``codegen/manifest.json`` (modules,
+    files, streams: see :mod:`dfx.plugins.manifest`), and record the manifest on
+    the model. Every later stage (FIFO sizing, stitching, rtlsim, synthesis, the
+    bitfile, ``dfx sim --backend rtl``) builds what the manifest says.
+
+    Calling rule: first result. Return the ModelWrapper with the manifest recorded.
+
+    Example: run the default, then change a module (``tests/plugins/regstage_plugin.py``)::
+
+        @hookimpl
+        def dfx_hw_codegen(model, cfg, ctx):
+            model = dfx.plugins.hw.hw_codegen(model, cfg, ctx)
+            manifest, root = codegen_manifest(model, ctx)
+            ...  # write a wrapper, point manifest["modules"][i] at it
+            update_codegen_manifest(model, ctx, manifest)
+            return model
     """
 
 
 @hookspec(firstresult=True)
 def dfx_ip_stitch(model, cfg, ctx):
     """Connect the generated layers into one AXI-Stream top with FIFOs and width converters.
+
+    Read the codegen manifest (never the layers again), write ``stitched_ip/`` with
+    ``stitch.json`` and record it on the model: rtlsim, synthesis, the bitfile and
+    ``dfx sim --backend rtl`` take the stitched design from there.
 
     Calling rule: first result. Return the ModelWrapper.
     """

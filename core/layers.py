@@ -10,6 +10,10 @@ the :class:`HWLayer` object is a view on the node that knows the layer's rules:
 * folding options:  :meth:`HWLayer.folding_options`, every valid parallelism
 * estimates:        :meth:`HWLayer.cycles`, :meth:`HWLayer.resources`,
                     :meth:`HWLayer.op_and_param_counts`
+* conversion:       :meth:`HWLayer.match`, the rule that turns streamlined nodes
+                    into this kind (asked node by node by ``dfx_convert_node``)
+* code generation:  :meth:`HWLayer.generate_rtl` and the library files the kind
+                    owns, :meth:`HWLayer.rtl_sources` (``hls_sources`` later)
 
 Register a kind through the ``dfx_register_layer_kinds`` hook.
 """
@@ -17,6 +21,7 @@ Register a kind through the ``dfx_register_layer_kinds`` hook.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dfx.errors import PluginError
@@ -67,6 +72,20 @@ class RTLModule:
     library: list = field(default_factory=list)  # names of shared library modules used
 
 
+@dataclass
+class Match:
+    """What a layer kind's :meth:`HWLayer.match` returns when it takes a node.
+
+    ``nodes``: the new hardware node(s) (domain :data:`HW_DOMAIN`), in graph order;
+    ``consumes``: the streamlined nodes they replace, the matched node first (a
+    kind may fuse the matched node with its consumers, as the MVAU takes the
+    MultiThreshold after its MatMul).
+    """
+
+    nodes: list
+    consumes: list
+
+
 class HWLayer:
     """A view on one hardware node, with the rules of its layer kind.
 
@@ -82,6 +101,23 @@ class HWLayer:
     attributes: ClassVar[dict[str, tuple[type, Any]]] = {}
     #: The attributes a folding config may set for this kind (FINN's JSON keys).
     folding_attributes: ClassVar[tuple[str, ...]] = ()
+    #: True: this kind replaces a kind of the same op_type registered before it
+    #: (otherwise two registrations of one op_type are an error).
+    replaces: ClassVar[bool] = False
+
+    # -- conversion ------------------------------------------------------
+    @classmethod
+    def match(cls, node: NodeProto, model: ModelWrapper, cfg: Any) -> Match | None:
+        """Take ``node`` of the streamlined graph, or leave it (None).
+
+        Return a :class:`Match` with the hardware node(s) that replace ``node``
+        (and any nodes fused with it). Called once per node not yet taken, in
+        graph order; must not modify ``model``.
+        """
+        return None
+
+    def converted(self) -> None:
+        """Called once on every new node after conversion (e.g. to annotate datatypes)."""
 
     def __init__(self, node: NodeProto, model: ModelWrapper):
         self.node = node
@@ -194,6 +230,20 @@ class HWLayer:
         """Write this layer's Verilog module (named after the layer) into ``out_dir``."""
         raise NotImplementedError(f"{self.op_type} has no RTL code generation")
 
+    @classmethod
+    def rtl_sources(cls) -> list[Path]:
+        """The library Verilog files this kind's generated modules instantiate.
+
+        Code generation copies them into the build and lists them in
+        ``codegen/manifest.json``; stitching and synthesis read that list.
+        """
+        return []
+
+    @classmethod
+    def hls_sources(cls) -> list[Path]:
+        """The HLS library sources this kind needs (none yet: room for HLS layers)."""
+        return []
+
     def with_folding(self, folding: dict[str, Any]) -> HWLayer:
         """A copy of this view on a copy of the node, with ``folding`` applied."""
         from onnx import NodeProto
@@ -211,16 +261,39 @@ class LayerRegistry:
 
     def __init__(self):
         self._kinds: dict[str, type[HWLayer]] = {}
+        self._owners: dict[str, str] = {}
 
-    def register(self, kind: type[HWLayer]) -> None:
+    def register(self, kind: type[HWLayer], owner: str = "?") -> None:
+        """Add ``kind`` (registered by plugin ``owner``).
+
+        A second kind of the same op_type is an error naming both plugins unless it
+        says ``replaces = True``.
+        """
         if not (isinstance(kind, type) and issubclass(kind, HWLayer)) or not kind.op_type:
-            raise PluginError(f"{kind!r} is not a HWLayer subclass with an op_type")
+            raise PluginError(f"plugin {owner!r}: {kind!r} is not a HWLayer subclass with an "
+                              f"op_type")
+        earlier = self._kinds.get(kind.op_type)
+        if earlier is not None and earlier is not kind and not kind.replaces:
+            raise PluginError(
+                f"layer kind {kind.op_type!r} is registered twice: by plugin "
+                f"{self._owners[kind.op_type]!r} ({earlier.__module__}.{earlier.__qualname__}) "
+                f"and by plugin {owner!r} ({kind.__module__}.{kind.__qualname__}); set "
+                f"'replaces = True' on {kind.__qualname__} to replace the first")
         self._kinds[kind.op_type] = kind
+        self._owners[kind.op_type] = owner
+
+    def owner(self, op_type: str) -> str:
+        """The name of the plugin that registered ``op_type``."""
+        return self._owners.get(op_type, "?")
+
+    def kind(self, op_type: str) -> type[HWLayer]:
+        return self._kinds[op_type]
 
     def __contains__(self, op_type: str) -> bool:
         return op_type in self._kinds
 
     def __iter__(self):
+        """The kinds in registration order (built-in plugins first)."""
         return iter(self._kinds.values())
 
     def names(self) -> list[str]:

@@ -474,6 +474,7 @@ class Build:
         input_hash = file_hash(model_file)
         model = None  # the in-memory model, when the previous step ran
         source = None  # the cache entry holding the current model (None: model_file)
+        self._staging = staging  # later steps read earlier steps' files here
         log.info("dfx %s: building %s into %s", __version__, self.model_path, self.output_dir)
         for message in self.config_warnings:
             log.warning("%s", message)
@@ -549,6 +550,7 @@ class Build:
             board=self.board,
             log=logging.getLogger(f"dfx.step.{step.name}"),
             progress=self.progress.update,
+            build_dir=getattr(self, "_staging", None),
         )
         try:
             model = step.call(model, self.cfg, ctx)

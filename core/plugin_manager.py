@@ -171,11 +171,16 @@ class DfxPluginManager:
     def layer_kinds(self) -> LayerRegistry:
         registry = LayerRegistry()
         self.layer_kind_owners: dict[str, LoadedPlugin] = {}
-        for impl in self.pm.hook.dfx_register_layer_kinds.get_hookimpls():
-            kinds = impl.function() or []
+        for impl in self.registration_order("dfx_register_layer_kinds"):
+            owner = self.plugin_for_module(impl.plugin)
+            owner_name = owner.name if owner is not None else str(impl.plugin_name)
+            try:
+                kinds = impl.function() or []
+            except Exception as exc:  # a broken third-party plugin
+                raise PluginError(f"plugin {owner_name!r}: dfx_register_layer_kinds raised "
+                                  f"{type(exc).__name__}: {exc}") from None
             for kind in kinds:
-                registry.register(kind)
-                owner = self.plugin_for_module(impl.plugin)
+                registry.register(kind, owner_name)
                 if owner is not None:
                     self.layer_kind_owners[kind.op_type] = owner
         return registry

@@ -96,6 +96,8 @@ class StepContext:
     layer_kinds:  the registered hardware layer kinds.
     board:        the selected board, or None.
     log:          the build logger (its lines go to the build log file).
+    build_dir:    the build folder being assembled: the files earlier steps of this
+                  build wrote (codegen/, stitched_ip/, ...), to read, never to write.
     """
 
     step_name: str
@@ -107,6 +109,7 @@ class StepContext:
     progress: Callable[[str], None] = lambda message: None
     #: what this step says about the build's outputs (see :meth:`report_output`)
     outputs: dict[str, dict] = field(default_factory=dict)
+    build_dir: Path | None = None
 
     @property
     def report_dir(self) -> Path:
@@ -153,3 +156,15 @@ class StepContext:
                 entry[key] = value
         entry.update(details)
         self.outputs[str(output)] = entry
+
+def run_stage(plugins, hook_name: str, model, folder: Path, cfg=None):
+    """Call stage hook ``hook_name`` outside a build (e.g. ``dfx sim``), its files and the
+    files of earlier stages in ``folder``; ``cfg`` None: the default configuration."""
+    if cfg is None:
+        from dfx.config import make_config
+
+        cfg = make_config({}, extra_fields=plugins.config_fields())
+    ctx = StepContext(step_name=hook_name, artifact_dir=Path(folder), hook=plugins.hook,
+                      layer_kinds=plugins.layer_kinds, board=None,
+                      log=logging.getLogger(f"dfx.stage.{hook_name}"), build_dir=Path(folder))
+    return getattr(plugins.hook, hook_name)(model=model, cfg=cfg, ctx=ctx)

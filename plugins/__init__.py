@@ -155,10 +155,12 @@ def dfx_register_steps():
              description="check the QONNX model (quantizers, one input, fixed shapes)"),
         Step("step_tidy_up", _step_tidy_up, verify_as="initial_python",
              description="shapes, unique names, datatypes"),
-        Step("step_streamline", _step_streamline, hooks=("dfx_streamline",),
+        Step("step_streamline", _step_streamline,
+             hooks=("dfx_streamline", "dfx_streamline_op_handlers"),
              verify_as="streamlined_python",
              description="integer MatMuls with threshold activations"),
-        Step("step_convert_to_hw", _step_convert_to_hw, hooks=("dfx_convert_to_hw",),
+        Step("step_convert_to_hw", _step_convert_to_hw,
+             hooks=("dfx_convert_to_hw", "dfx_convert_node"),
              config_fields=("standalone_thresholds",), uses_layer_kinds=True,
              verify_as="hw_python", description="MVAU / Thresholding hardware layers"),
         Step("step_create_dataflow_partition", _finn_step("step_create_dataflow_partition"),
@@ -237,9 +239,9 @@ def dfx_register_layer_kinds():
 
 @hookimpl
 def dfx_streamline(model, cfg, ctx):
-    from dfx.plugins.streamline import streamline_model
+    from dfx.plugins.streamline import collect_op_handlers, streamline_model
 
-    return streamline_model(model)
+    return streamline_model(model, collect_op_handlers(ctx.hook))
 
 
 @hookimpl
@@ -247,6 +249,20 @@ def dfx_convert_to_hw(model, cfg, ctx):
     from dfx.plugins.convert import convert_to_hw
 
     return convert_to_hw(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_convert_node(node, model, cfg, ctx):
+    from dfx.plugins.convert import match_with_kinds
+
+    return match_with_kinds(node, model, cfg, ctx.layer_kinds)
+
+
+@hookimpl
+def dfx_streamline_op_handlers():
+    from dfx.plugins.streamline import builtin_op_handlers
+
+    return builtin_op_handlers()
 
 
 @hookimpl

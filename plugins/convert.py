@@ -1,23 +1,29 @@
-"""Convert to hardware: streamlined MatMul / MultiThreshold nodes -> MVAU / Thresholding.
+"""Convert to hardware: the walk that asks the layer kinds, node by node.
 
-* ``MatMul`` followed by its only consumer ``MultiThreshold`` becomes one MVAU
-  with thresholds (or an MVAU and a Thresholding with ``standalone_thresholds``);
-* a ``MatMul`` alone becomes an MVAU without activation;
-* a ``MultiThreshold`` alone becomes a Thresholding layer.
+The rules live in the layer kinds (:meth:`dfx.layers.HWLayer.match`): the MVAU
+takes a ``MatMul`` with constant weights (fused with the ``MultiThreshold``
+after it unless ``standalone_thresholds``), Thresholding a ``MultiThreshold``
+alone. This module only walks the graph, asks ``dfx_convert_node`` for every
+node not taken yet, checks what comes back, and checks the result: the hardware
+nodes form one chain (software may only come before or after them, for now) and
+every hardware node is a registered kind.
 
-Everything else stays a software node (the float tail after the last layer,
-a reshape before the first); the hardware nodes must form one chain.
+Everything no kind takes stays a software node (the float tail after the last
+layer, a reshape before the first).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from onnx import helper
 
-from dfx.errors import UnsupportedNodeError
-from dfx.layers import HW_DOMAIN
+from dfx.errors import DfxError, PluginError, UnsupportedNodeError
+from dfx.layers import HW_DOMAIN, Match
 
 
-def _attrs(node) -> dict:
+def node_attrs(node) -> dict[str, Any]:
+    """A node's attributes as a dict (strings decoded)."""
     out = {}
     for a in node.attribute:
         v = helper.get_attribute_value(a)
@@ -25,68 +31,129 @@ def _attrs(node) -> dict:
     return out
 
 
+def input_vectors(model, tensor: str) -> list[int]:
+    """FINN's ``numInputVectors``: the dimensions between batch and channels."""
+    shape = model.get_tensor_shape(tensor)
+    return [int(d) for d in shape[1:-1]] or [1]
+
+
+def match_with_kinds(node, model, cfg, layer_kinds) -> tuple[str, Match] | None:
+    """The default ``dfx_convert_node``: the first registered kind whose ``match`` takes
+    ``node``, later registrations first (so a plugin's kind wins over a built-in one)."""
+    for kind in reversed(list(layer_kinds)):
+        try:
+            match = kind.match(node, model, cfg)
+        except DfxError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {layer_kinds.owner(kind.op_type)!r}: layer kind {kind.op_type} "
+                f"raised {type(exc).__name__} in match() on node {node.name!r} "
+                f"({node.op_type}): {exc}") from exc
+        if match is not None:
+            return kind.op_type, match
+    return None
+
+
+def _who(ctx, plugin: str | None, kind_name: str | None) -> str:
+    """The plugin behind a conversion result: the kind's owner for the default rule."""
+    if kind_name and kind_name in ctx.layer_kinds and plugin in (None, "default"):
+        return ctx.layer_kinds.owner(kind_name)
+    return plugin or "?"
+
+
+def _implementations(hook):
+    """``dfx_convert_node``'s implementations in calling order: (plugin name, function)."""
+    impls = [i for i in hook.dfx_convert_node.get_hookimpls()
+             if not (getattr(i, "hookwrapper", False) or getattr(i, "wrapper", False))]
+    return [(impl.plugin_name, impl.function) for impl in reversed(impls)]
+
+
+def _check_match(result, node, ctx, plugin: str,
+                 taken: dict[str, str]) -> tuple[str, Match]:
+    """``result`` of dfx_convert_node is (kind name, Match) taking ``node`` and free nodes."""
+    kind_name = result[0] if isinstance(result, tuple) and len(result) == 2 else None
+    match = result[1] if kind_name is not None else None
+
+    def bad(why: str) -> PluginError:
+        return PluginError(f"plugin {_who(ctx, plugin, kind_name)!r}: converting node "
+                           f"{node.name!r} ({node.op_type}): {why}")
+
+    if not isinstance(kind_name, str) or not isinstance(match, Match):
+        raise bad(f"dfx_convert_node returned {result!r}, not (op_type, Match)")
+    if not match.nodes or not match.consumes:
+        raise bad("the Match has no new nodes or consumes no node")
+    if match.consumes[0] is not node:
+        raise bad("the Match does not consume the node it was asked about first")
+    for other in match.consumes:
+        if other.name in taken:
+            raise PluginError(
+                f"plugin {_who(ctx, plugin, kind_name)!r}: layer kind {kind_name} claims node "
+                f"{other.name!r} ({other.op_type}), which layer kind {taken[other.name]} "
+                f"already took")
+    for new in match.nodes:
+        if not hasattr(new, "op_type") or new.domain != HW_DOMAIN:
+            raise bad(f"new node {getattr(new, 'name', new)!r} is not a node of domain "
+                      f"{HW_DOMAIN!r}")
+        if new.op_type not in ctx.layer_kinds:
+            raise bad(f"new node of op_type {new.op_type!r} is not a registered layer kind "
+                      f"(registered: {', '.join(ctx.layer_kinds.names())})")
+    return kind_name, match
+
+
 def convert_to_hw(model, cfg, ctx):
+    """The default ``dfx_convert_to_hw``: every node offered to ``dfx_convert_node``.
+
+    ``ctx.hook`` is the plugin manager's hook relay; without one (a bare ``ctx``
+    with ``layer_kinds`` only) the registered kinds are asked directly.
+    """
     graph = model.graph
-    new_nodes = []
-    counters: dict[str, int] = {}
-    consumed: set[str] = set()
+    hook = getattr(ctx, "hook", None)
+    # Called one by one (first result, as pluggy would) to name the plugin at fault.
+    impls = (_implementations(hook) if hook is not None else
+             [("default", lambda node, model, cfg, ctx:
+               match_with_kinds(node, model, cfg, ctx.layer_kinds))])
 
-    def name_for(op_type: str) -> str:
-        n = counters.get(op_type, 0)
-        counters[op_type] = n + 1
-        return f"{op_type}_{n}"
-
-    def vectors(tensor: str) -> list[int]:
-        shape = model.get_tensor_shape(tensor)
-        return [int(d) for d in shape[1:-1]] or [1]
-
+    taken: dict[str, str] = {}  # node name -> the kind that took it
+    replaced: dict[str, list] = {}  # name of the first consumed node -> its new nodes
     for node in graph.node:
-        if node.name in consumed:
+        if node.name in taken:
             continue
-        if node.op_type == "MatMul" and model.get_initializer(node.input[1]) is not None:
-            w = model.get_initializer(node.input[1])
-            idt = model.get_tensor_datatype(node.input[0])
-            if not idt.is_integer():
-                raise UnsupportedNodeError(node.name, node.op_type,
-                                           f"its input is {idt.name}, not an integer type")
-            consumers = model.find_consumers(node.output[0]) or []
-            mt = consumers[0] if len(consumers) == 1 else None
-            fuse = (mt is not None and mt.op_type == "MultiThreshold"
-                    and not cfg.standalone_thresholds)
-            inputs = [node.input[0], node.input[1]]
-            attrs = dict(MW=int(w.shape[0]), MH=int(w.shape[1]),
-                         numInputVectors=vectors(node.input[0]))
-            if fuse:
-                mt_attrs = _attrs(mt)
-                inputs.append(mt.input[1])
-                output = mt.output[0]
-                attrs.update(noActivation=0, out_scale=float(mt_attrs.get("out_scale", 1.0)),
-                             out_bias=float(mt_attrs.get("out_bias", 0.0)))
-                consumed.add(mt.name)
-            else:
-                output = node.output[0]
-                attrs.update(noActivation=1)
-            wdt = model.get_tensor_datatype(node.input[1])
-            if wdt.name == "BIPOLAR" and idt.name == "BIPOLAR":
-                attrs["binaryXnorMode"] = 1
-            new_nodes.append(helper.make_node("MVAU", inputs, [output], name=name_for("MVAU"),
-                                              domain=HW_DOMAIN, **attrs))
-        elif node.op_type == "MultiThreshold":
-            mt_attrs = _attrs(node)
-            t = model.get_initializer(node.input[1])
-            new_nodes.append(helper.make_node(
-                "Thresholding", list(node.input[:2]), [node.output[0]],
-                name=name_for("Thresholding"), domain=HW_DOMAIN,
-                NumChannels=int(t.shape[0]), numInputVectors=vectors(node.input[0]),
-                out_scale=float(mt_attrs.get("out_scale", 1.0)),
-                out_bias=float(mt_attrs.get("out_bias", 0.0)),
-            ))
+        for plugin, function in impls:
+            try:
+                result = function(node=node, model=model, cfg=cfg, ctx=ctx)
+            except DfxError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {plugin!r}: dfx_convert_node raised "
+                                  f"{type(exc).__name__} on node {node.name!r} "
+                                  f"({node.op_type}): {exc}") from exc
+            if result is not None:
+                break
         else:
-            new_nodes.append(node)
+            continue
+        kind_name, match = _check_match(result, node, ctx, plugin, taken)
+        for other in match.consumes:
+            taken[other.name] = kind_name
+        replaced[node.name] = match.nodes
 
+    counters: dict[str, int] = {}
+    new_nodes = []
+    for node in graph.node:
+        if node.name in replaced:
+            for hw in replaced[node.name]:
+                # dfx names hardware nodes <op_type>_<n> in graph order, as FINN does
+                n = counters.get(hw.op_type, 0)
+                counters[hw.op_type] = n + 1
+                hw.name = f"{hw.op_type}_{n}"
+                new_nodes.append(hw)
+        elif node.name not in taken:
+            new_nodes.append(node)
     del graph.node[:]
     graph.node.extend(new_nodes)
-    _annotate_accumulator_outputs(model, ctx)
+    for node in graph.node:
+        if ctx.layer_kinds.is_hw(node):
+            ctx.layer_kinds.wrap(node, model).converted()
     _check_one_chain(model, ctx)
     for kind_node in graph.node:
         if ctx.layer_kinds.is_hw(kind_node):
@@ -95,18 +162,6 @@ def convert_to_hw(model, cfg, ctx):
             if problem:
                 raise UnsupportedNodeError(kind_node.name, kind_node.op_type, problem)
     return model
-
-
-def _annotate_accumulator_outputs(model, ctx) -> None:
-    """An MVAU without activation streams its signed accumulator: say so in its datatype."""
-    from qonnx.core.datatype import DataType
-
-    for node in model.graph.node:
-        if node.op_type == "MVAU" and ctx.layer_kinds.is_hw(node):
-            layer = ctx.layer_kinds.wrap(node, model)
-            if layer.get("noActivation"):
-                bits = max(2, layer.acc_dt_from_range().bitwidth())
-                model.set_tensor_datatype(node.output[0], DataType[f"INT{bits}"])
 
 
 def _check_one_chain(model, ctx) -> None:

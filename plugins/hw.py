@@ -1,10 +1,17 @@
 """The hardware steps: RTL code generation, FIFO sizing, stitching, rtlsim performance.
 
-``step_hw_codegen``             every layer's Verilog and memory files, in ``codegen/<layer>/``
-``step_set_fifo_depths``        FIFO depths by simulation (``auto_fifo_depths``)
-``step_create_stitched_ip``     ``stitched_ip/``: the layers, FIFOs and width converters as
-                                one AXI-Stream top ``dfx_top`` (output type ``stitched_ip``)
-``step_measure_rtlsim_performance``  ``report/rtlsim_performance.json`` (FINN's keys)
+``step_hw_codegen``             every layer's Verilog and memory files, in ``codegen/<layer>/``,
+                                and ``codegen/manifest.json`` (:mod:`dfx.plugins.manifest`)
+``step_set_fifo_depths``        FIFO depths by simulation (``auto_fifo_depths``), stitched
+                                from the manifest with trial depths
+``step_create_stitched_ip``     ``stitched_ip/``: the manifest's modules, FIFOs and width
+                                converters as one AXI-Stream top ``dfx_top``
+``step_measure_rtlsim_performance``  ``report/rtlsim_performance.json`` (FINN's keys), measured
+                                on ``stitched_ip/``
+
+Each stage reads what the one before it wrote, never the layers again: a plugin
+that overrides ``dfx_hw_codegen`` or ``dfx_ip_stitch`` changes what every later
+stage builds.
 
 FIFO depths live on the layers as FINN's ``inFIFODepths`` (the FIFO before a
 layer) and ``outFIFODepths`` (after the last layer), so a folding config can
@@ -20,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from dfx.errors import StepError
+from dfx.plugins.manifest import STITCHED_DIR
 
-STITCHED_DIR = "stitched_ip"
 DEEP_FIFO = 2048  # "deep" for the sizing run: never the limit for these frame sizes
 USER_FIFOS_KEY = "dfx_user_fifo_depths"
 
@@ -68,26 +75,44 @@ def random_frames(model, layer_kinds, frames: int, seed: int = 0) -> np.ndarray:
 
 
 def hw_codegen(model, cfg, ctx):
-    """The default ``dfx_hw_codegen``: each layer's module and memory files."""
-    for layer in ctx.layer_kinds.hw_layers(model):
-        out = ctx.output_path(f"codegen/{layer.name}/x").parent
-        generated = layer.generate_rtl(out)
-        layer.model.set_metadata_prop(f"{layer.name}.rtl", json.dumps(
-            {"module": generated.module, "files": [Path(f).name for f in generated.files],
-             "library": generated.library}))
+    """The default ``dfx_hw_codegen``: each layer's module and memory files in
+    ``codegen/<layer>/``, the kinds' library files, and ``codegen/manifest.json``."""
+    from dfx.plugins.manifest import CODEGEN_MANIFEST, generate_codegen, record_artifact
+
+    manifest = generate_codegen(model, ctx.layer_kinds, ctx.artifact_dir)
+    record_artifact(model, "codegen", ctx.artifact_dir, CODEGEN_MANIFEST)
+    ctx.log.info("generated %d modules, %d files (%s)", len(manifest["modules"]),
+                 len(manifest["files"]), CODEGEN_MANIFEST)
     return model
 
 
 def stitch_to(model, layer_kinds, out_dir: Path, depths: dict[str, int] | None = None) -> dict:
+    """Generate and stitch ``model`` into ``out_dir`` in one go: for tests and scripts; the
+    build's stages go through the codegen manifest instead."""
     from dfx.plugins.rtlgen import stitch
 
     return stitch(model, layer_kinds, out_dir, depths or fifo_depths(model, layer_kinds))
 
 
+def stitch_from_codegen(model, ctx, out_dir: Path, depths: dict[str, int] | None = None) -> dict:
+    """Stitch the modules of ``model``'s codegen manifest into ``out_dir`` (``depths`` None:
+    the model's FIFO depths)."""
+    from dfx.plugins.manifest import codegen_manifest
+    from dfx.plugins.rtlgen import stitch_manifest
+
+    manifest, root = codegen_manifest(model, ctx)
+    return stitch_manifest(manifest, root, Path(out_dir),
+                           depths or fifo_depths(model, ctx.layer_kinds))
+
+
 def ip_stitch(model, cfg, ctx):
-    """The default ``dfx_ip_stitch``: ``stitched_ip/`` with ``dfx_top.v`` and ``stitch.json``."""
-    out = ctx.output_path(f"{STITCHED_DIR}/stitch.json").parent
-    info = stitch_to(model, ctx.layer_kinds, out)
+    """The default ``dfx_ip_stitch``: ``stitched_ip/`` with ``dfx_top.v`` and ``stitch.json``
+    from the codegen manifest, packaged as a Vivado IP."""
+    from dfx.plugins.manifest import STITCH_INFO, record_artifact
+
+    out = ctx.output_path(STITCH_INFO).parent
+    info = stitch_from_codegen(model, ctx, out)
+    record_artifact(model, "stitched_ip", ctx.artifact_dir, STITCH_INFO)
     ctx.log.info("stitched %d layers, %d FIFOs into %s", len(info["layers"]),
                  len(info["fifos"]), out)
     from dfx.plugins.synth import package_stitched_ip
@@ -179,9 +204,9 @@ def set_fifo_depths(model, cfg, ctx):
 
 
 def stitch_dir(tmp, name, model, ctx, depths: dict | None) -> Path:
-    """Stitch into ``tmp/name`` (``depths`` None: the model's FIFO depths)."""
+    """Stitch the codegen manifest into ``tmp/name`` (``depths`` None: the model's)."""
     out = Path(tmp) / name
-    stitch_to(model, ctx.layer_kinds, out, depths)
+    stitch_from_codegen(model, ctx, out, depths)
     return out
 
 
@@ -193,17 +218,14 @@ def _hw_config(model, ctx) -> dict:
 
 def measure_rtlsim_performance(model, cfg, ctx):
     """``report/rtlsim_performance.json``: FINN's keys, measured on the stitched design."""
+    from dfx.plugins.manifest import stitched_design
     from dfx.plugins.rtlsim import simulate
 
     frames = max(int(cfg.rtlsim_batch_size or 1), 32)
     x = random_frames(model, ctx.layer_kinds, frames, seed=7)
-    with tempfile.TemporaryDirectory(prefix="dfx-perf-") as tmp:
-        # Stitching is deterministic: the same sources as stitched_ip/, so the
-        # simulator compiled for them is reused from the simulator cache.
-        stitched = stitch_dir(tmp, "stitched", model, ctx, None)
-        result = simulate(stitched, x, backpressure=cfg.rtlsim_backpressure,
-                          progress=ctx.progress)
-        info = json.loads((stitched / "stitch.json").read_text())
+    stitched = stitched_design(model, ctx)
+    result = simulate(stitched, x, backpressure=cfg.rtlsim_backpressure, progress=ctx.progress)
+    info = json.loads((stitched / "stitch.json").read_text())
     fclk_mhz = 1000.0 / cfg.synth_clk_period_ns
     cycles = int(result.stats["cycles"])
     runtime_ms = cycles / (fclk_mhz * 1e3)

@@ -1,9 +1,10 @@
 """Verilog generation: per-layer wrappers, memory files, and the stitched top.
 
 Every hardware layer becomes a module named after the layer that instantiates
-one of the library modules in ``plugins/rtl/`` (``dfx_mvau``, ``dfx_thresholding``)
+a library module its kind owns (``rtl_sources``: ``dfx_mvau``, ``dfx_thresholding``)
 with its parameters; weights and thresholds go to ``$readmemh`` files next to
-it. The stitched top ``dfx_top`` chains the layers with StreamingFIFOs and,
+it. :func:`stitch_manifest` reads the codegen manifest (:mod:`dfx.plugins.manifest`)
+and writes the stitched top ``dfx_top``: it chains the layers with StreamingFIFOs and,
 where the producer's and consumer's word widths differ, width converters. It
 has one AXI-Stream input ``s_axis_0`` and one output ``m_axis_0`` (FINN's
 names), ``tdata`` padded to whole bytes (see :mod:`dfx.packing`).
@@ -22,8 +23,8 @@ from pathlib import Path
 
 from dfx.packing import hex_lines, padded_bits
 
+#: The built-in library files; each belongs to the unit whose ``rtl_sources`` names it.
 RTL_LIBRARY = Path(__file__).parent / "rtl"
-LIBRARY_MODULES = ("dfx_mvau", "dfx_thresholding", "dfx_fifo", "dfx_dwc")
 
 #: Model metadata that carries FINN's FIFO keys from step_hw_codegen to every stitch.
 FIFO_OPTIONS_KEY = "dfx_fifo_options"
@@ -41,10 +42,15 @@ def set_fifo_options(model, cfg) -> None:
     }))
 
 
+#: FINN's defaults of the FIFO keys
+DEFAULT_FIFO_OPTIONS = {"split_large_fifos": False, "large_fifo_mem_style": "auto"}
+
+
 def fifo_options(model) -> dict:
-    """The FIFO options recorded by :func:`set_fifo_options` (FINN's defaults if none)."""
+    """The FIFO options recorded by :func:`set_fifo_options` (FINN's defaults if none);
+    code generation puts them into the codegen manifest, which every stitch reads."""
     text = model.get_metadata_prop(FIFO_OPTIONS_KEY)
-    options = {"split_large_fifos": False, "large_fifo_mem_style": "auto"}
+    options = dict(DEFAULT_FIFO_OPTIONS)
     if text:
         options.update(json.loads(text))
     return options
@@ -116,89 +122,127 @@ class Stage:
 
 def stitch(model, layer_kinds, out_dir: Path, fifo_depths: dict[str, int] | None = None,
            default_depth: int = 2) -> dict:
-    """Generate every layer and the stitched top ``dfx_top.v`` into ``out_dir``.
+    """Generate every layer and stitch them into ``out_dir`` (a library shortcut for
+    tests and scripts: code generation in a scratch folder, then :func:`stitch_manifest`)."""
+    import tempfile
 
-    ``fifo_depths`` maps FIFO instance names (``fifo_<i>``: before layer i, and
-    ``fifo_<n>`` after the last layer) to depths. Returns the stitch description
-    (written as ``stitch.json``): stream widths, frame sizes, FIFOs, stages.
+    from dfx.plugins.manifest import generate_codegen
+
+    with tempfile.TemporaryDirectory(prefix="dfx-codegen-") as tmp:
+        manifest = generate_codegen(model, layer_kinds, Path(tmp))
+        return stitch_manifest(manifest, Path(tmp), Path(out_dir), fifo_depths, default_depth)
+
+
+def stitch_manifest(manifest: dict, root: Path, out_dir: Path,
+                    fifo_depths: dict[str, int] | None = None, default_depth: int = 2) -> dict:
+    """Stitch the modules of a codegen manifest into ``out_dir`` (``dfx_top.v``).
+
+    ``root`` is the folder the manifest's paths are relative to. Every module's
+    files and library files are copied (flat) into ``out_dir`` with the stream
+    units' library files. ``fifo_depths`` maps FIFO instance names (``fifo_<i>``:
+    before layer i, and ``fifo_<n>`` after the last layer) to depths. Returns the
+    stitch description (written as ``stitch.json``): stream widths, frame sizes,
+    FIFOs, stages, modules and their files, the library files.
     """
+    from dfx.plugins.layers.stream import STREAM_UNITS, StreamingFIFO, WidthConverter
+
+    root, out_dir = Path(root), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    layers = layer_kinds.hw_layers(model)
-    if not layers:
+    modules = manifest["modules"]
+    if not modules:
         raise ValueError("no hardware layers to stitch")
+    streams = {s["name"]: s for s in manifest["streams"]}
     fifo_depths = dict(fifo_depths or {})
-    options = fifo_options(model)
-    for name in LIBRARY_MODULES:
-        shutil.copyfile(RTL_LIBRARY / f"{name}.v", out_dir / f"{name}.v")
+    options = {**DEFAULT_FIFO_OPTIONS, **(manifest.get("fifo_options") or {})}
+
+    copied: dict[str, Path] = {}
+
+    def copy(source: Path, owner: str) -> str:
+        name = source.name
+        if name in copied and copied[name].read_bytes() != source.read_bytes():
+            raise ValueError(f"two files named {name} ({copied[name]} and {source}, of "
+                             f"{owner}): stitched sources share one folder")
+        if name not in copied:
+            shutil.copyfile(source, out_dir / name)
+            copied[name] = source
+        return name
+
+    library = set()
+    for unit in STREAM_UNITS:
+        library.update(copy(path, unit.__name__) for path in unit.rtl_sources())
+    module_files = {}
+    for module in modules:
+        library.update(copy(root / f, f"layer {module['layer']}") for f in module["library"])
+        module_files[module["layer"]] = {
+            "module": module["module"], "op_type": module.get("op_type"),
+            "files": [copy(root / f, f"layer {module['layer']}") for f in module["files"]]}
 
     stages: list[Stage] = []
     fifos = []
 
-    def add_fifo(index: int, width: int, words_per_frame: int, between: str):
+    def add_fifo(index: int, side: dict, between: str):
         name = f"fifo_{index}"
         depth = int(fifo_depths.get(name, default_depth))
+        width = side["width"]
         style = options["large_fifo_mem_style"] if depth > LARGE_FIFO_WORDS else "auto"
         pieces = split_depth(depth) if options["split_large_fifos"] else [depth]
         fifos.append({"name": name, "depth": depth, "width": width, "between": between,
-                      "words_per_frame": words_per_frame, "ram_style": style,
+                      "words_per_frame": side["words_per_frame"], "ram_style": style,
                       **({"pieces": pieces} if len(pieces) > 1 else {})})
         for j, piece in enumerate(pieces):
             piece_style = options["large_fifo_mem_style"] if piece > LARGE_FIFO_WORDS else "auto"
-            stages.append(Stage(name if len(pieces) == 1 else f"{name}_part{j}", "dfx_fifo",
-                                "fifo", width, width,
-                                {"WIDTH": width, "DEPTH": piece, "RAM_STYLE": piece_style},
-                                group=name))
+            stages.append(Stage(name if len(pieces) == 1 else f"{name}_part{j}",
+                                StreamingFIFO.module, StreamingFIFO.kind, width, width,
+                                StreamingFIFO.params(width, piece, piece_style), group=name))
 
-    def add_dwc(index: int, src, dst):
-        if src.elems == dst.elems:
-            return
-        if src.datatype.bitwidth() != dst.datatype.bitwidth():
-            raise ValueError(f"stream datatypes differ between layers ({src.datatype.name} "
-                             f"-> {dst.datatype.name})")
-        stages.append(Stage(f"dwc_{index}", "dfx_dwc", "dwc", src.width, dst.width,
-                            {"IN_ELEMS": src.elems, "OUT_ELEMS": dst.elems,
-                             "EBITS": src.datatype.bitwidth(),
-                             "TOTAL_ELEMS": src.elems_per_frame}))
-
-    previous = None
-    for index, layer in enumerate(layers):
-        generated = layer.generate_rtl(out_dir)
-        ins, outs = layer.input_stream(), layer.output_stream()
-        if previous is not None:
+    for index, module in enumerate(modules):
+        stream = streams[module["input"]]
+        src, dst = stream["producer_side"], stream["consumer_side"]
+        if index > 0:
             # The width converter comes first and the FIFO after it, at the consumer's
             # width: a layer reads its input only in its first fold (it reuses the words
             # for the others), so whole words must be waiting for it. Behind a FIFO, an
             # upsizing converter would pack them only while the layer waits.
-            add_dwc(index, previous.output_stream(), ins)
-            add_fifo(index, ins.width, ins.words_per_frame, f"{previous.name} -> {layer.name}")
+            if WidthConverter.needed(src, dst):
+                stages.append(Stage(f"dwc_{index}", WidthConverter.module, WidthConverter.kind,
+                                    src["width"], dst["width"],
+                                    WidthConverter.params(src, dst)))
+            add_fifo(index, dst, f"{stream['producer']} -> {module['layer']}")
         else:
-            add_fifo(0, ins.width, ins.words_per_frame, f"input -> {layer.name}")
-        stages.append(Stage(layer.name, generated.module, "layer", ins.width, outs.width))
-        previous = layer
-    last_out = previous.output_stream()
-    add_fifo(len(layers), last_out.width, last_out.words_per_frame, f"{previous.name} -> output")
+            add_fifo(0, dst, f"input -> {module['layer']}")
+        out_side = streams[module["output"]]["producer_side"]
+        stages.append(Stage(module["layer"], module["module"], "layer", dst["width"],
+                            out_side["width"]))
+    last = modules[-1]
+    last_out = streams[last["output"]]["producer_side"]
+    add_fifo(len(modules), last_out, f"{last['layer']} -> output")
 
-    first_in = layers[0].input_stream()
+    first_in = streams[modules[0]["input"]]["consumer_side"]
+
+    def side_info(side: dict, tensor: str) -> dict:
+        return {"tensor": tensor, "elems": side["elems"], "datatype": side["datatype"],
+                "width": side["width"], "tdata_width": padded_bits(side["width"]),
+                "words_per_frame": side["words_per_frame"]}
+
     info = {
         "top": "dfx_top",
-        "input": {"tensor": layers[0].node.input[0],
-                  "elems": first_in.elems, "datatype": first_in.datatype.name,
-                  "width": first_in.width, "tdata_width": padded_bits(first_in.width),
-                  "words_per_frame": first_in.words_per_frame},
-        "output": {"tensor": layers[-1].node.output[0],
-                   "elems": last_out.elems, "datatype": last_out.datatype.name,
-                   "width": last_out.width, "tdata_width": padded_bits(last_out.width),
-                   "words_per_frame": last_out.words_per_frame},
-        "layers": [layer.name for layer in layers],
-        "max_layer_cycles": max(int(layer.cycles()) for layer in layers),
+        "input": side_info(first_in, streams[modules[0]["input"]]["tensor"]),
+        "output": side_info(last_out, streams[last["output"]]["tensor"]),
+        "layers": [m["layer"] for m in modules],
+        "max_layer_cycles": max(int(m["cycles"]) for m in modules),
         "fifos": fifos,
         "stages": [{"instance": s.instance, "module": s.module, "kind": s.kind,
                     "in_width": s.in_width, "out_width": s.out_width, "params": s.params}
                    for s in stages],
+        "modules": module_files,
+        "library": sorted(library),
     }
+    for stage in info["stages"]:
+        if stage["kind"] != "layer":
+            stage["sources"] = [f"{stage['module']}.v"]
     (out_dir / "dfx_top.v").write_text(_top_verilog(stages, info))
     # every source, dfx_top.v included
-    info["files"] = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".v", ".dat"))
+    info["files"] = sorted({"dfx_top.v", *copied})
     (out_dir / "stitch.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 

@@ -176,10 +176,12 @@ class Quantizer:
 class Streamliner:
     """One pass over a tidied QONNX model; :meth:`run` returns the streamlined model."""
 
-    def __init__(self, model):
+    def __init__(self, model, handlers: dict | None = None):
         from qonnx.core.modelwrapper import ModelWrapper  # noqa: F401  (type only)
 
         self.src = model
+        #: op_type -> handler(streamliner, node); the built-in rules unless given
+        self.handlers = builtin_op_handlers() if handlers is None else dict(handlers)
         self.values: dict[str, object] = {}
         self.nodes: list = []
         self.initializers: list = []
@@ -249,7 +251,7 @@ class Streamliner:
                 self.values[inp.name] = ("float_input", inp.name)
 
         for node in graph.node:
-            handler = getattr(self, f"_op_{node.op_type}", None)
+            handler = self.handlers.get(node.op_type)
             if handler is None:
                 if all(isinstance(self.values.get(t), ConstValue) for t in node.input if t):
                     self._fold_constant(node)
@@ -257,7 +259,7 @@ class Streamliner:
                 raise UnsupportedNodeError(
                     node.name, node.op_type, "dfx has no streamlining rule for this op type"
                 )
-            handler(node)
+            handler(self, node)
 
         outputs = [self._finish_output(out) for out in graph.output]
         return self._build(outputs, DataType)
@@ -766,10 +768,67 @@ class Streamliner:
         return model
 
 
-def streamline_model(model):
-    """Streamline a tidied QONNX ModelWrapper; see the module docstring."""
+def streamline_model(model, handlers: dict | None = None):
+    """Streamline a tidied QONNX ModelWrapper; see the module docstring.
+
+    ``handlers``: op_type -> ``handler(streamliner, node)``, the built-in rules
+    (:func:`builtin_op_handlers`) when None.
+    """
     check_quantized(model)
-    return Streamliner(model).run()
+    return Streamliner(model, handlers).run()
+
+
+def builtin_op_handlers() -> dict:
+    """The streamliner's own rules, op_type -> handler: its ``_op_<type>`` methods."""
+    return {name[len("_op_"):]: function for name, function in vars(Streamliner).items()
+            if name.startswith("_op_") and callable(function)}
+
+
+def collect_op_handlers(hook) -> dict:
+    """Every plugin's ``dfx_streamline_op_handlers``, merged: built-in plugins first, so a
+    later plugin's rule for an op replaces the default one. Each handler is wrapped so an
+    exception it raises names the plugin and the node."""
+    from dfx.plugin_manager import BUILTIN_PLUGINS
+
+    impls = hook.dfx_streamline_op_handlers.get_hookimpls()
+    impls = ([i for i in impls if i.plugin_name in BUILTIN_PLUGINS]
+             + [i for i in impls if i.plugin_name not in BUILTIN_PLUGINS])
+    merged: dict = {}
+    for impl in impls:
+        try:
+            found = impl.function()
+        except Exception as exc:
+            from dfx.errors import PluginError
+
+            raise PluginError(f"plugin {impl.plugin_name!r}: dfx_streamline_op_handlers "
+                              f"raised {type(exc).__name__}: {exc}") from None
+        if found is None:
+            continue
+        if not isinstance(found, dict) or not all(
+                isinstance(k, str) and callable(v) for k, v in found.items()):
+            from dfx.errors import PluginError
+
+            raise PluginError(f"plugin {impl.plugin_name!r}: dfx_streamline_op_handlers "
+                              f"returned {found!r}, not a dict of op_type -> handler")
+        for op_type, handler in found.items():
+            merged[op_type] = handler if impl.plugin_name in BUILTIN_PLUGINS else \
+                _named_handler(impl.plugin_name, op_type, handler)
+    return merged
+
+
+def _named_handler(plugin: str, op_type: str, handler):
+    def run(streamliner, node):
+        from dfx.errors import DfxError, PluginError
+
+        try:
+            return handler(streamliner, node)
+        except DfxError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {plugin!r}: the streamlining handler for {op_type} "
+                              f"raised {type(exc).__name__} on node {node.name!r}: "
+                              f"{exc}") from exc
+    return run
 
 
 def check_quantized(model):

@@ -251,15 +251,15 @@ def _synth_tool(cfg, ctx):
 
 def out_of_context_synthesis(model, cfg, ctx):
     """Synthesize the stitched accelerator out of context; write FINN's two JSON reports."""
-    from dfx.plugins.hw import stitch_to
+    from dfx.plugins.manifest import copy_stitched, stitched_design
 
     ooc_preflight(cfg, ctx.board)
     part = fpga_part(cfg, ctx.board)
     base = ctx.output_path(f"{OOC_DIR}/x").parent
-    # The step's own copy of the stitched RTL: stitching is deterministic, and the copy
-    # keeps this step's scripts and their sources together in one folder.
+    # The step's own copy of the stitched design of step_create_stitched_ip: it keeps
+    # this step's scripts and their sources together in one folder.
     rtl = base / "rtl"
-    info = stitch_to(model, ctx.layer_kinds, rtl)
+    info = copy_stitched(stitched_design(model, ctx), rtl)
     # The Vivado script is written and dry-run whichever tool runs: a build without
     # Vivado hands its user a proven script for the machine that has it.
     from dfx.tcl.scripts import write_ooc_synth_script
@@ -382,14 +382,14 @@ def _jobs() -> int:
 
 def synthesize_bitfile(model, cfg, ctx):
     """The bitfile: Zynq shell (``vivado_zynq``) or Alveo link (``vitis_alveo``)."""
-    from dfx.plugins.hw import stitch_to
+    from dfx.plugins.manifest import copy_stitched, stitched_design
 
     bitfile_preflight(cfg, ctx.board)
     board = ctx.board
     flow = str(cfg.shell_flow_type or board.shell_flow_type)
     base = ctx.output_path(f"{BITFILE_DIR}/x").parent
     rtl = base / "rtl"
-    info = stitch_to(model, ctx.layer_kinds, rtl)
+    info = copy_stitched(stitched_design(model, ctx), rtl)
     if flow == "vivado_zynq":
         _zynq(cfg, ctx, base, rtl, info, board)
     elif flow == "vitis_alveo":

@@ -301,17 +301,24 @@ def _plan(info: dict, stitched_dir: Path, *, top: bool, per_layer: bool,
     if not files or missing:
         raise StepError(f"{stitched_dir} is not a complete stitched_ip folder: "
                         f"{'missing ' + ', '.join(missing) if missing else 'no Verilog files'}")
-    library = [f for f in files if f.startswith("dfx_") and f != "dfx_top.v"]
+    # the library files the stitch lists (older stitch.json files: by name)
+    library = info.get("library") or [f for f in files
+                                      if f.startswith("dfx_") and f != "dfx_top.v"]
+    modules = info.get("modules") or {}
     runs = []
     if top:
         runs.append(YosysRun(info.get("top", "dfx_top"), "top", info.get("top", "dfx_top"),
                              ["total"], files))
     if per_layer:
         for layer in info["layers"]:
-            wrapper = f"{layer}.v"
-            if wrapper not in files:
-                raise StepError(f"{stitched_dir}: layer {layer} has no {wrapper}")
-            runs.append(YosysRun(layer, "layer", layer, [layer], [wrapper, *library]))
+            entry = modules.get(layer, {"module": layer, "files": [f"{layer}.v"]})
+            own = [f for f in entry["files"] if f.endswith(".v")]
+            absent = [f for f in own if f not in files]
+            if not own or absent:
+                raise StepError(f"{stitched_dir}: layer {layer} has no "
+                                f"{', '.join(absent) or 'Verilog file'}")
+            runs.append(YosysRun(layer, "layer", entry["module"], [layer],
+                                 [*own, *library]))
     if fifos:
         seen: dict[tuple, YosysRun] = {}
         for stage in info.get("stages", []):
@@ -322,7 +329,8 @@ def _plan(info: dict, stitched_dir: Path, *, top: bool, per_layer: bool,
                 seen[key].instances.append(stage["instance"])
                 continue
             run = YosysRun(stage["instance"], stage["kind"], stage["module"],
-                           [stage["instance"]], [f"{stage['module']}.v"], dict(stage["params"]))
+                           [stage["instance"]], stage.get("sources", [f"{stage['module']}.v"]),
+                           dict(stage["params"]))
             seen[key] = run
             runs.append(run)
     return runs

@@ -492,3 +492,61 @@ class MVAU(HWLayer):
         wrapper = write_wrapper(out_dir, self.name, "dfx_mvau", params,
                                 self.input_stream().width, params["PE"] * params["OBITS"])
         return RTLModule(self.name, [wrapper, *files], ["dfx_mvau"])
+
+    # -- conversion and sources (the rules this kind owns) -----------------
+    @classmethod
+    def match(cls, node, model, cfg):
+        """A ``MatMul`` with constant integer weights, fused with the ``MultiThreshold``
+        that is its only consumer (unless ``standalone_thresholds``)."""
+        from onnx import helper
+
+        from dfx.errors import UnsupportedNodeError
+        from dfx.layers import HW_DOMAIN, Match
+        from dfx.plugins.convert import input_vectors, node_attrs
+
+        if node.op_type != "MatMul" or model.get_initializer(node.input[1]) is None:
+            return None
+        w = model.get_initializer(node.input[1])
+        idt = model.get_tensor_datatype(node.input[0])
+        if not idt.is_integer():
+            raise UnsupportedNodeError(node.name, node.op_type,
+                                       f"its input is {idt.name}, not an integer type")
+        consumers = model.find_consumers(node.output[0]) or []
+        mt = consumers[0] if len(consumers) == 1 else None
+        fuse = (mt is not None and mt.op_type == "MultiThreshold"
+                and not getattr(cfg, "standalone_thresholds", False))
+        inputs = [node.input[0], node.input[1]]
+        attrs = dict(MW=int(w.shape[0]), MH=int(w.shape[1]),
+                     numInputVectors=input_vectors(model, node.input[0]))
+        consumes = [node]
+        if fuse:
+            mt_attrs = node_attrs(mt)
+            inputs.append(mt.input[1])
+            output = mt.output[0]
+            attrs.update(noActivation=0, out_scale=float(mt_attrs.get("out_scale", 1.0)),
+                         out_bias=float(mt_attrs.get("out_bias", 0.0)))
+            consumes.append(mt)
+        else:
+            output = node.output[0]
+            attrs.update(noActivation=1)
+        wdt = model.get_tensor_datatype(node.input[1])
+        if wdt.name == "BIPOLAR" and idt.name == "BIPOLAR":
+            attrs["binaryXnorMode"] = 1
+        hw = helper.make_node("MVAU", inputs, [output], name=node.name, domain=HW_DOMAIN,
+                              **attrs)
+        return Match(nodes=[hw], consumes=consumes)
+
+    def converted(self) -> None:
+        """An MVAU without activation streams its signed accumulator: say so in its
+        datatype."""
+        from qonnx.core.datatype import DataType
+
+        if self.get("noActivation"):
+            bits = max(2, self.acc_dt_from_range().bitwidth())
+            self.model.set_tensor_datatype(self.node.output[0], DataType[f"INT{bits}"])
+
+    @classmethod
+    def rtl_sources(cls):
+        from dfx.plugins.rtlgen import RTL_LIBRARY
+
+        return [RTL_LIBRARY / "dfx_mvau.v"]

@@ -196,3 +196,31 @@ class Thresholding(HWLayer):
         wrapper = write_wrapper(out_dir, self.name, "dfx_thresholding", params,
                                 self.input_stream().width, pe * odt.bitwidth())
         return RTLModule(self.name, [wrapper, tfile], ["dfx_thresholding"])
+
+    # -- conversion and sources (the rules this kind owns) -----------------
+    @classmethod
+    def match(cls, node, model, cfg):
+        """A ``MultiThreshold`` that no MVAU took (one before any MatMul, or every one
+        with ``standalone_thresholds``)."""
+        from onnx import helper
+
+        from dfx.layers import HW_DOMAIN, Match
+        from dfx.plugins.convert import input_vectors, node_attrs
+
+        if node.op_type != "MultiThreshold":
+            return None
+        mt_attrs = node_attrs(node)
+        t = model.get_initializer(node.input[1])
+        hw = helper.make_node(
+            "Thresholding", list(node.input[:2]), [node.output[0]], name=node.name,
+            domain=HW_DOMAIN, NumChannels=int(t.shape[0]),
+            numInputVectors=input_vectors(model, node.input[0]),
+            out_scale=float(mt_attrs.get("out_scale", 1.0)),
+            out_bias=float(mt_attrs.get("out_bias", 0.0)))
+        return Match(nodes=[hw], consumes=[node])
+
+    @classmethod
+    def rtl_sources(cls):
+        from dfx.plugins.rtlgen import RTL_LIBRARY
+
+        return [RTL_LIBRARY / "dfx_thresholding.v"]
