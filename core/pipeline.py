@@ -324,6 +324,7 @@ class Build:
         status = {"status": "running", "dfx_version": __version__,
                   "model": str(self.model_path), "plugins": ",".join(self.plugin_names)}
         try:
+            self._staging = staging  # earlier steps' files, for ctx.build_dir
             self._run_steps(staging, result)
             status["status"] = "complete"
         except BaseException as exc:
@@ -407,6 +408,7 @@ class Build:
             board=self.board,
             log=logging.getLogger(f"dfx.step.{step.name}"),
             progress=self.progress.update,
+            build_dir=getattr(self, "_staging", None),
         )
         try:
             model = step.call(model, self.cfg, ctx)

@@ -105,6 +105,8 @@ class StepContext:
     board: Board | None
     log: logging.Logger
     progress: Callable[[str], None] = lambda message: None
+    # the build folder as assembled so far (earlier steps' files), for steps that read them
+    build_dir: Path | None = None
 
     @property
     def report_dir(self) -> Path:

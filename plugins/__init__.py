@@ -16,7 +16,10 @@ STITCHED_IP = "stitched_ip"
 RTLSIM_PERFORMANCE = "rtlsim_performance"
 OOC_SYNTH = "out_of_context_synth"
 BITFILE = "bitfile"
-HW_OUTPUTS = {STITCHED_IP, RTLSIM_PERFORMANCE, OOC_SYNTH, BITFILE}
+PYNQ_DRIVER = "pynq_driver"
+DEPLOYMENT_PACKAGE = "deployment_package"
+HW_OUTPUTS = {STITCHED_IP, RTLSIM_PERFORMANCE, OOC_SYNTH, BITFILE, PYNQ_DRIVER,
+              DEPLOYMENT_PACKAGE}
 
 # -- steps: each calls its stage hook, so other plugins can override the stage --
 
@@ -81,6 +84,16 @@ def _step_out_of_context_synthesis(model, cfg, ctx):
 
 def _step_synthesize_bitfile(model, cfg, ctx):
     return ctx.hook.dfx_bitfile(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_make_pynq_driver(model, cfg, ctx):
+    return ctx.hook.dfx_driver(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_deployment_package(model, cfg, ctx):
+    from dfx.plugins.driver import deployment_package
+
+    return deployment_package(model, cfg, ctx)
 
 
 def _vivado_version(cfg):
@@ -182,6 +195,14 @@ def dfx_register_steps():
              config_fields=(*VIVADO_FIELDS, "shell_flow_type", "vitis_platform"),
              outputs={BITFILE}, environment=_vivado_version, preflight=_bitfile_preflight,
              description="Zynq shell with DMA and bitstream, or Alveo kernel and link"),
+        Step("step_make_pynq_driver", _step_make_pynq_driver, hooks=("dfx_driver",),
+             config_fields=("synth_clk_period_ns", "shell_flow_type", "generate_outputs"),
+             outputs={PYNQ_DRIVER, DEPLOYMENT_PACKAGE}, environment=_verilator_version,
+             description="driver/: driver.py (FINN's flags), io.json, validate.py, sim/"),
+        Step("step_deployment_package", _step_deployment_package,
+             config_fields=("generate_outputs", "deployment_dataset"),
+             outputs={DEPLOYMENT_PACKAGE},
+             description="deploy/ and deploy.zip: bitfile, driver, dataset"),
     ]
 
 
@@ -250,3 +271,18 @@ def dfx_bitfile(model, cfg, ctx):
     from dfx.plugins.synth import synthesize_bitfile
 
     return synthesize_bitfile(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_config_fields():
+    from dfx.config import ExtraField
+
+    return [ExtraField("deployment_dataset", str, None,
+                       "a dataset file (.npz/.npy) copied into deploy/ for validate.py")]
+
+
+@hookimpl
+def dfx_driver(model, cfg, ctx):
+    from dfx.plugins.driver import make_pynq_driver
+
+    return make_pynq_driver(model, cfg, ctx)
