@@ -81,7 +81,7 @@ def _misfit(values: np.ndarray, dt: StreamType) -> str:
     index = int(np.argmax(bad))
     what = "-1 or +1" if dt.bipolar else f"integers in [{dt.lo}, {dt.hi}]"
     return (f"values do not fit {dt.name}: element {index} (flat index) is "
-            f"{flat[index]!r}; {dt.name} takes {what}")
+            f"{flat[index].item()!r}; {dt.name} takes {what}")
 
 
 def _code_dtype(bits: int):

@@ -56,6 +56,7 @@ PubkeyAuthentication yes
 PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
+Subsystem sftp /usr/lib/openssh/sftp-server
 """)
     proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)],
                             stderr=subprocess.PIPE, text=True)
@@ -142,7 +143,7 @@ def test_refused_key_names_the_host(sshd, build, tmp_path):
 def test_remote_run_over_its_time_limit_is_stopped_on_both_sides(sshd, build, tmp_path):
     remote = tmp_path / "slow"
     result = run_dfx("deploy", build, "--to", f"{sshd['user']}@127.0.0.1:{remote}",
-                     "--run", "throughput_test", "--batchsize", 3_000_000, "--timeout", 3,
+                     "--run", "throughput_test", "--batchsize", 1_000_000, "--timeout", 3,
                      *ssh_flags(sshd))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "127.0.0.1" in result.stderr and "time limit of 3 s" in result.stderr

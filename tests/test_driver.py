@@ -53,15 +53,14 @@ def run_driver(driver: Path, *args, cwd: Path, python=sys.executable, timeout=12
                           cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def load_accel_module(driver: Path, extra_path: Path | None = None):
-    """driver_base of a driver folder, imported fresh (optionally with fake modules)."""
+def load_accel_module(driver: Path, monkeypatch):
+    """driver_base of a driver folder, imported fresh, with the fake pynq and pyxrt."""
     for name in ("driver_base", "packing", "pynq", "pyxrt"):
-        sys.modules.pop(name, None)
-    sys.path[:0] = [str(driver)] + ([str(extra_path)] if extra_path else [])
-    try:
-        import driver_base
-    finally:
-        del sys.path[:2 if extra_path else 1]
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(FAKES))
+    monkeypatch.syspath_prepend(str(driver))
+    import driver_base
+
     return driver_base
 
 
@@ -256,10 +255,10 @@ def board_package(build: Path, tmp_path: Path, suffix: str, hwh_text: str | None
     return pkg, io
 
 
-def test_zynq_path_moves_the_batch_through_the_dma(builds, tmp_path):
+def test_zynq_path_moves_the_batch_through_the_dma(builds, tmp_path, monkeypatch):
     pkg, io = board_package(builds("cybsec-mlp-w2a2"), tmp_path, ".bit",
                             '<MODULE INSTANCE="axi_dma" MODTYPE="axi_dma"/>')
-    base = load_accel_module(pkg / "driver", FAKES)
+    base = load_accel_module(pkg / "driver", monkeypatch)
     import pynq
 
     pynq.CALLS.clear()
@@ -279,9 +278,9 @@ def test_zynq_path_moves_the_batch_through_the_dma(builds, tmp_path):
     assert ("flush", (frames * 50, 2)) in calls and ("invalidate", (frames, 1)) in calls
 
 
-def test_zynq_wait_has_a_time_limit_naming_the_dma_and_batch(builds, tmp_path):
+def test_zynq_wait_has_a_time_limit_naming_the_dma_and_batch(builds, tmp_path, monkeypatch):
     pkg, io = board_package(builds("cybsec-mlp-w2a2"), tmp_path, ".bit", "axi_dma")
-    base = load_accel_module(pkg / "driver", FAKES)
+    base = load_accel_module(pkg / "driver", monkeypatch)
     import pynq
 
     pynq.HANG, pynq.OUTPUT_BYTES = True, None
@@ -301,7 +300,8 @@ def test_zynq_wait_has_a_time_limit_naming_the_dma_and_batch(builds, tmp_path):
     ("no_hwh", "its hardware handoff finn-accel.hwh is missing"),
     ("no_dma", "no DMA named 'axi_dma' in this hardware handoff"),
 ])
-def test_bad_bitfiles_are_refused_before_the_overlay_loads(case, message, builds, tmp_path):
+def test_bad_bitfiles_are_refused_before_the_overlay_loads(case, message, builds, tmp_path,
+                                                         monkeypatch):
     pkg, io = board_package(builds("cybsec-mlp-w2a2"), tmp_path, ".bit",
                             None if case == "no_hwh" else
                             ("<MODULE/>" if case == "no_dma" else "axi_dma"))
@@ -310,7 +310,7 @@ def test_bad_bitfiles_are_refused_before_the_overlay_loads(case, message, builds
         bitfile.unlink()
     elif case == "mismatched":
         bitfile.write_bytes(b"another design")
-    base = load_accel_module(pkg / "driver", FAKES)
+    base = load_accel_module(pkg / "driver", monkeypatch)
     import pynq
 
     pynq.CALLS.clear()
@@ -319,9 +319,9 @@ def test_bad_bitfiles_are_refused_before_the_overlay_loads(case, message, builds
     assert not [c for c in pynq.CALLS if c[0] == "Overlay"]
 
 
-def test_alveo_path_runs_the_data_movers_with_time_limits(builds, tmp_path):
+def test_alveo_path_runs_the_data_movers_with_time_limits(builds, tmp_path, monkeypatch):
     pkg, io = board_package(builds("tfc-w1a1"), tmp_path, ".xclbin", None)
-    base = load_accel_module(pkg / "driver", FAKES)
+    base = load_accel_module(pkg / "driver", monkeypatch)
     import pyxrt
 
     pyxrt.CALLS.clear()

@@ -134,7 +134,8 @@ def deploy(build_dir: Path, target: Target, run: str | None = None, platform: st
                           "one deployment_dataset copied in)")
     folder = shlex.quote(target.path)
     _ssh(target, f"mkdir -p {folder}", 30, "creating the folder")
-    tool = _copy_to(target, package, f"{target.path}/deploy.zip", timeout_s)
+    # the copy has its own, roomier limit: --timeout is for the run
+    tool = _copy_to(target, package, f"{target.path}/deploy.zip", max(timeout_s, 300.0))
     unzip = (f"cd {folder} && {shlex.quote(remote_python)} -c "
              f"\"import zipfile; zipfile.ZipFile('deploy.zip').extractall('.')\"")
     result = _ssh(target, unzip, 60, "unpacking the package")

@@ -7,6 +7,7 @@ computer; ``zynq-iodma`` needs pynq on the board, ``alveo`` needs pyxrt.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -33,15 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postprocess", action="store_true",
                         help="apply the model's float tail (scales, biases) to the output")
     args = parser.parse_args(argv)
+    # stopped by a time limit (timeout, ssh): unwind, so the simulator is stopped too
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if args.exec_mode == "execute":
+            # the platform first: a missing bitfile or simulator is said before the input
+            accel = FINNExampleOverlay(args.bitfile, args.platform, io, batch_size=1,
+                                       device=args.device, timeout_s=args.timeout)
             try:
                 x = np.load(args.inputfile)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 raise DriverError(f"--inputfile {args.inputfile}: {exc}") from None
-            accel = FINNExampleOverlay(args.bitfile, args.platform, io,
-                                       batch_size=max(1, len(x) if x.ndim else 1),
-                                       device=args.device, timeout_s=args.timeout)
             y = accel.execute(x)
             if args.postprocess:
                 y = accel.postprocess(y)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
+    # stopped by a time limit (timeout, ssh): unwind, so the simulator is stopped too
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         x, y = load_dataset(args.dataset, args.labels)
         if len(x) != len(y):
