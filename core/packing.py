@@ -70,7 +70,7 @@ def stream_type(datatype) -> StreamType:
     return datatype if isinstance(datatype, StreamType) else StreamType(datatype)
 
 
-def _misfit(values: np.ndarray, dt: StreamType) -> str:
+def _misfit(values: np.ndarray, dt: StreamType, offset: int = 0) -> str:
     """Which value breaks ``dt`` (for the error message; only called on failure)."""
     flat = values.reshape(-1)
     if dt.bipolar:
@@ -79,9 +79,10 @@ def _misfit(values: np.ndarray, dt: StreamType) -> str:
         with np.errstate(invalid="ignore"):
             bad = ~((flat >= dt.lo) & (flat <= dt.hi) & (np.round(flat) == flat))
     index = int(np.argmax(bad))
+    value, index = flat[index].item(), index + offset
     what = "-1 or +1" if dt.bipolar else f"integers in [{dt.lo}, {dt.hi}]"
     return (f"values do not fit {dt.name}: element {index} (flat index) is "
-            f"{flat[index].item()!r}; {dt.name} takes {what}")
+            f"{value!r}; {dt.name} takes {what}")
 
 
 def _code_dtype(bits: int):
@@ -248,9 +249,29 @@ def pack_tensor(x: np.ndarray, datatype, elements_per_word: int) -> bytes:
     """
     dt = stream_type(datatype)
     n = int(elements_per_word)
-    codes = _encode(np.asarray(x).reshape(-1), dt)
-    if codes.size % n:
-        raise ValueError(f"{codes.size} elements do not fill words of {n}")
+    flat = np.asarray(x).reshape(-1)
+    if flat.size % n:
+        raise ValueError(f"{flat.size} elements do not fill words of {n}")
+    # a large batch goes in blocks of whole words that stay in the CPU caches (a word's
+    # bytes depend on that word only, so the blocks' bytes simply follow one another)
+    block = max(1, CHUNK_ELEMENTS // n) * n
+    if flat.size <= block:
+        return _pack_flat(flat, dt, n, 0)
+    return b"".join(_pack_flat(flat[i:i + block], dt, n, i)
+                    for i in range(0, flat.size, block))
+
+
+CHUNK_ELEMENTS = 1 << 20
+
+
+def _pack_flat(flat: np.ndarray, dt: StreamType, n: int, offset: int) -> bytes:
+    """:func:`pack_tensor` of whole words; ``offset``: the flat index of ``flat[0]``."""
+    try:
+        codes = _encode(flat, dt)
+    except ValueError:
+        if not offset:
+            raise
+        raise ValueError(_misfit(flat, dt, offset)) from None
     bits = dt.bits
     word_bits = n * bits
     width = padded_bits(word_bits) // 8

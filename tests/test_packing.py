@@ -110,3 +110,22 @@ def test_misfits_name_the_element(dt_name, bad, what):
 def test_non_integer_datatypes_are_refused_by_name():
     with pytest.raises(ValueError, match="FLOAT32 is not an integer stream datatype"):
         pack_tensor(np.zeros(4), "FLOAT32", 2)
+
+
+@pytest.mark.parametrize("dt_name,elems", [("BIPOLAR", 12), ("UINT4", 8), ("INT3", 5)])
+def test_large_batches_pack_in_blocks_to_the_same_bytes(dt_name, elems):
+    import dfx.packing as packing
+
+    dt = DataType[dt_name]
+    rng = np.random.default_rng(3)
+    size = (packing.CHUNK_ELEMENTS // elems * 3 + 7, elems)  # several blocks and a rest
+    x = rng.choice([-1, 1], size=size) if dt_name == "BIPOLAR" else \
+        rng.integers(int(dt.min()), int(dt.max()), size=size, endpoint=True)
+    data = pack_tensor(x.astype(np.float32), dt, elems)
+    assert data == _reference_bytes(x[:50], dt_name, dt.bitwidth(), elems) + \
+        pack_tensor(x[50:], dt, elems)
+    assert data == words_to_bytes(pack_words(x, dt, elems), elems * dt.bitwidth())
+    bad = x.astype(np.float32)
+    bad[-1, -1] = 0.5
+    with pytest.raises(ValueError, match=f"element {bad.size - 1} .*0.5"):
+        pack_tensor(bad, dt, elems)
