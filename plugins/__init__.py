@@ -90,6 +90,18 @@ def _step_make_pynq_driver(model, cfg, ctx):
     return ctx.hook.dfx_driver(model=model, cfg=cfg, ctx=ctx)
 
 
+def _driver_environment(cfg):
+    """The simulator's Verilator and the packing module the driver copies: dfx.packing
+    lives outside this plugin's sources, so a change to it must change the key too."""
+    import hashlib
+
+    import dfx.packing
+
+    with open(dfx.packing.__file__, "rb") as f:
+        packing = hashlib.sha256(f.read()).hexdigest()[:16]
+    return f"{_verilator_version(cfg)} packing {packing}"
+
+
 def _step_deployment_package(model, cfg, ctx):
     from dfx.plugins.driver import deployment_package
 
@@ -197,7 +209,7 @@ def dfx_register_steps():
              description="Zynq shell with DMA and bitstream, or Alveo kernel and link"),
         Step("step_make_pynq_driver", _step_make_pynq_driver, hooks=("dfx_driver",),
              config_fields=("synth_clk_period_ns", "shell_flow_type", "generate_outputs"),
-             outputs={PYNQ_DRIVER, DEPLOYMENT_PACKAGE}, environment=_verilator_version,
+             outputs={PYNQ_DRIVER, DEPLOYMENT_PACKAGE}, environment=_driver_environment,
              description="driver/: driver.py (FINN's flags), io.json, validate.py, sim/"),
         Step("step_deployment_package", _step_deployment_package,
              config_fields=("generate_outputs", "deployment_dataset"),
