@@ -113,6 +113,20 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="list the configuration keys")
     config.add_argument("--plugins", default=None, help=PLUGINS_HELP)
 
+    dep = sub.add_parser("deploy", help="copy a build's deployment package to a board (ssh)")
+    dep.add_argument("build_dir", help="a build folder with deploy/deploy.zip")
+    dep.add_argument("--to", required=True, help="user@host:path")
+    dep.add_argument("--run", choices=["validate", "throughput_test"], default=None)
+    dep.add_argument("--platform", default="sim", help="driver platform there (default sim)")
+    dep.add_argument("--port", type=int, default=None)
+    dep.add_argument("--identity", default=None, help="ssh private key")
+    dep.add_argument("--ssh-option", action="append", default=[], help="ssh -o OPTION")
+    dep.add_argument("--remote-python", default="python3")
+    dep.add_argument("--batchsize", type=int, default=1000)
+    dep.add_argument("--dataset", default=None, help="for --run validate, in the package")
+    dep.add_argument("--labels", default=None)
+    dep.add_argument("--timeout", type=float, default=300.0, help="seconds per remote step")
+
     cache = sub.add_parser("cache", help="inspect, verify or clear the artifact cache")
     cache.add_argument("action", choices=["info", "clear", "verify"],
                        help="info: sizes and leftovers; clear: remove everything; verify: "
@@ -541,6 +555,17 @@ def _verify_cache(cache, sims: Path) -> int:
     return 1  # like fsck: damage was found (and removed)
 
 
+def cmd_deploy(args) -> int:
+    from dfx.plugins.driver.remote import deploy, parse_target
+
+    target = parse_target(args.to, port=args.port, identity=args.identity,
+                          options=args.ssh_option)
+    deploy(args.build_dir, target, run=args.run, platform=args.platform,
+           remote_python=args.remote_python, batch_size=args.batchsize,
+           dataset=args.dataset, labels=args.labels, timeout_s=args.timeout)
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "sim": cmd_sim,
@@ -550,4 +575,5 @@ COMMANDS = {
     "boards": cmd_boards,
     "config": cmd_config,
     "cache": cmd_cache,
+    "deploy": cmd_deploy,
 }

@@ -318,6 +318,7 @@ class Build:
         status = {"status": "running", "dfx_version": __version__,
                   "model": str(self.model_path), "plugins": ",".join(self.plugin_names)}
         try:
+            self._staging = staging  # earlier steps' files, for ctx.build_dir
             self._run_steps(staging, result)
         except BaseException as exc:
             failure = _as_user_error(exc)

@@ -16,7 +16,10 @@ STITCHED_IP = "stitched_ip"
 RTLSIM_PERFORMANCE = "rtlsim_performance"
 OOC_SYNTH = "out_of_context_synth"
 BITFILE = "bitfile"
-HW_OUTPUTS = {STITCHED_IP, RTLSIM_PERFORMANCE, OOC_SYNTH, BITFILE}
+PYNQ_DRIVER = "pynq_driver"
+DEPLOYMENT_PACKAGE = "deployment_package"
+HW_OUTPUTS = {STITCHED_IP, RTLSIM_PERFORMANCE, OOC_SYNTH, BITFILE, PYNQ_DRIVER,
+              DEPLOYMENT_PACKAGE}
 
 # -- steps: each calls its stage hook, so other plugins can override the stage --
 
@@ -100,6 +103,28 @@ def _step_out_of_context_synthesis(model, cfg, ctx):
 
 def _step_synthesize_bitfile(model, cfg, ctx):
     return ctx.hook.dfx_bitfile(model=model, cfg=cfg, ctx=ctx)
+
+
+def _step_make_pynq_driver(model, cfg, ctx):
+    return ctx.hook.dfx_driver(model=model, cfg=cfg, ctx=ctx)
+
+
+def _driver_environment(cfg):
+    """The simulator's Verilator and the packing module the driver copies: dfx.packing
+    lives outside this plugin's sources, so a change to it must change the key too."""
+    import hashlib
+
+    import dfx.packing
+
+    with open(dfx.packing.__file__, "rb") as f:
+        packing = hashlib.sha256(f.read()).hexdigest()[:16]
+    return f"{_verilator_version(cfg)} packing {packing}"
+
+
+def _step_deployment_package(model, cfg, ctx):
+    from dfx.plugins.driver import deployment_package
+
+    return deployment_package(model, cfg, ctx)
 
 
 def _vivado_version(cfg):
@@ -219,10 +244,14 @@ def dfx_register_steps():
              config_fields=(*VIVADO_FIELDS, "shell_flow_type", "vitis_platform"),
              outputs={BITFILE}, environment=_vivado_version, preflight=_bitfile_preflight,
              description="Zynq shell with DMA and bitstream, or Alveo kernel and link"),
-        Step("step_make_pynq_driver", _finn_step("step_make_pynq_driver"),
-             description="FINN's step; no-op in dfx (no driver generator yet)"),
-        Step("step_deployment_package", _finn_step("step_deployment_package"),
-             description="FINN's step; no-op in dfx (no deployment package yet)"),
+        Step("step_make_pynq_driver", _step_make_pynq_driver, hooks=("dfx_driver",),
+             config_fields=("synth_clk_period_ns", "shell_flow_type", "generate_outputs"),
+             outputs={PYNQ_DRIVER, DEPLOYMENT_PACKAGE}, environment=_driver_environment,
+             description="driver/: driver.py (FINN's flags), io.json, validate.py, sim/"),
+        Step("step_deployment_package", _step_deployment_package,
+             config_fields=("generate_outputs", "deployment_dataset"),
+             outputs={DEPLOYMENT_PACKAGE},
+             description="deploy/ and deploy.zip: bitfile, driver, dataset"),
     ]
 
 
@@ -305,3 +334,18 @@ def dfx_bitfile(model, cfg, ctx):
     from dfx.plugins.synth import synthesize_bitfile
 
     return synthesize_bitfile(model, cfg, ctx)
+
+
+@hookimpl
+def dfx_config_fields():
+    from dfx.config import ExtraField
+
+    return [ExtraField("deployment_dataset", str, None,
+                       "a dataset file (.npz/.npy) copied into deploy/ for validate.py")]
+
+
+@hookimpl
+def dfx_driver(model, cfg, ctx):
+    from dfx.plugins.driver import make_pynq_driver
+
+    return make_pynq_driver(model, cfg, ctx)

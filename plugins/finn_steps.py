@@ -89,14 +89,3 @@ def step_hw_ipgen(model, cfg, ctx):
     ctx.log.info("step_hw_ipgen: no-op in dfx: every layer is RTL, no HLS synthesis")
     return model
 
-
-def step_make_pynq_driver(model, cfg, ctx):
-    """No driver generator yet: a no-op with a log line (pynq_driver is not producible)."""
-    ctx.log.info("step_make_pynq_driver: no-op in dfx: no driver generator yet")
-    return model
-
-
-def step_deployment_package(model, cfg, ctx):
-    """No deployment package yet: a no-op with a log line."""
-    ctx.log.info("step_deployment_package: no-op in dfx: no deployment package yet")
-    return model

@@ -333,9 +333,24 @@ def test_part_and_board_disagree(tmp_path):
            "fpga_part 'xc7z020clg400-1' does not match board 'ZCU104'", code=2)
 
 
+ESTIMATES_ONLY_PLUGIN = """
+from dfx.hookspec import hookimpl
+from dfx.steps import Step
+
+
+@hookimpl
+def dfx_register_steps():
+    return [Step("step_estimates_only", lambda model, cfg, ctx: model,
+                 outputs={"estimate_reports"})]
+"""
+
+
 def test_output_type_no_plugin_produces(tmp_path):
-    _fails(run_dfx("run", "--plugins", "default", CYBSEC, "-o", tmp_path / "b",
-                   "--generate-outputs", "estimate_reports,pynq_driver"),
+    # the default plugin produces every output type now: a plugin set without it
+    (tmp_path / "estimatesonly.py").write_text(ESTIMATES_ONLY_PLUGIN)
+    env = {"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    _fails(run_dfx("run", "--plugins", "estimatesonly", CYBSEC, "-o", tmp_path / "b",
+                   "--generate-outputs", "estimate_reports,pynq_driver", env_extra=env),
            "no loaded plugin produces pynq_driver", code=2)
 
 

@@ -47,3 +47,85 @@ def test_values_that_do_not_fit_are_rejected():
         pack_tensor(np.array([0, 16]), DataType["UINT4"], 2)
     with pytest.raises(ValueError):
         pack_tensor(np.array([0, 1]), DataType["BIPOLAR"], 2)
+
+
+# -- the fast paths against a per-element reference ------------------------------------
+
+
+def _reference_bytes(values, name: str, bits: int, elems: int) -> bytes:
+    """The rules, one element at a time in Python ints (independent of dfx.packing)."""
+    flat = [int(v) for v in np.asarray(values).reshape(-1)]
+    width = (elems * bits + 7) // 8
+    out = bytearray()
+    for start in range(0, len(flat), elems):
+        word = 0
+        for i, v in enumerate(flat[start:start + elems]):
+            code = (1 if v > 0 else 0) if name == "BIPOLAR" else v & ((1 << bits) - 1)
+            word |= code << (i * bits)
+        out += word.to_bytes(width, "little")
+    return bytes(out)
+
+
+ALL_TYPES = (["BIPOLAR", "BINARY", "TERNARY"] + [f"INT{b}" for b in range(2, 33)]
+             + [f"UINT{b}" for b in range(1, 33)] + ["INT40", "UINT48", "INT64"])
+
+
+@pytest.mark.parametrize("dt_name", ALL_TYPES)
+def test_every_datatype_matches_the_per_element_reference(dt_name):
+    dt = DataType[dt_name]
+    rng = np.random.default_rng(abs(hash(dt_name)) % 2**32)
+    bits = dt.bitwidth()
+    for elems in (1, 2, 3, 5, 8, 12, 13, 33):
+        frames = int(rng.integers(1, 4))
+        shape = (frames, elems * int(rng.integers(1, 4)))
+        if dt_name == "BIPOLAR":
+            x = rng.choice([-1, 1], size=shape)
+        else:
+            lo, hi = int(dt.min()), int(dt.max())
+            x = rng.integers(lo, hi, size=shape, endpoint=True, dtype=np.int64) \
+                if bits < 64 else rng.integers(-2**62, 2**62, size=shape)
+            x.flat[0], x.flat[-1] = lo if bits < 64 else x.flat[0], hi if bits < 64 else 0
+        inputs = [x] + ([x.astype(np.float32)] if bits <= 24 else [])
+        for xx in inputs:
+            data = pack_tensor(xx, dt, elems)
+            assert data == _reference_bytes(x, dt_name, bits, elems), (dt_name, elems)
+            back = unpack_tensor(data, dt, elems, x.shape)
+            assert back.dtype == np.int64
+            np.testing.assert_array_equal(back, x)
+        # a datatype given by name packs the same (the driver has no qonnx)
+        assert pack_tensor(x, dt_name, elems) == data
+
+
+@pytest.mark.parametrize("dt_name,bad,what", [
+    ("BIPOLAR", 0.5, "0.5"), ("BIPOLAR", 0, "0"), ("UINT4", 16, "16"),
+    ("UINT4", np.nan, "nan"), ("INT2", -3, "-3"), ("UINT4", 2.5, "2.5"),
+])
+def test_misfits_name_the_element(dt_name, bad, what):
+    x = np.ones((2, 4), dtype=np.float32)
+    x[1, 2] = bad
+    with pytest.raises(ValueError, match=rf"{dt_name}: element 6 .*{what}"):
+        pack_tensor(x, DataType[dt_name], 4)
+
+
+def test_non_integer_datatypes_are_refused_by_name():
+    with pytest.raises(ValueError, match="FLOAT32 is not an integer stream datatype"):
+        pack_tensor(np.zeros(4), "FLOAT32", 2)
+
+
+@pytest.mark.parametrize("dt_name,elems", [("BIPOLAR", 12), ("UINT4", 8), ("INT3", 5)])
+def test_large_batches_pack_in_blocks_to_the_same_bytes(dt_name, elems):
+    import dfx.packing as packing
+
+    dt = DataType[dt_name]
+    rng = np.random.default_rng(3)
+    size = (packing.CHUNK_ELEMENTS // elems * 3 + 7, elems)  # several blocks and a rest
+    x = rng.choice([-1, 1], size=size) if dt_name == "BIPOLAR" else \
+        rng.integers(int(dt.min()), int(dt.max()), size=size, endpoint=True)
+    data = pack_tensor(x.astype(np.float32), dt, elems)
+    assert data == _reference_bytes(x[:50], dt_name, dt.bitwidth(), elems) + \
+        pack_tensor(x[50:], dt, elems)
+    assert data == words_to_bytes(pack_words(x, dt, elems), elems * dt.bitwidth())
+    bad = x.astype(np.float32)
+    bad[-1, -1] = 0.5
+    with pytest.raises(ValueError, match=f"element {bad.size - 1} .*0.5"):
+        pack_tensor(bad, dt, elems)
