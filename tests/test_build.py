@@ -72,12 +72,12 @@ def test_reports_have_finn_names_and_keys(tmp_path):
     assert counts["MVAU_0"]["op_mac_BIPOLAR_INT2"] == 600 * 64
     assert counts["total"]["param_weight_INT2"] == 600 * 64 + 64 * 64 * 2 + 64
     times = read_json(out / "time_per_step.json")
-    assert list(times) == ["step_qonnx_to_finn", "step_tidy_up", "step_streamline",
-                           "step_convert_to_hw", "step_target_fps_parallelization",
-                           "step_apply_folding_config", "step_generate_estimate_reports"]
-    assert (out / "build_dataflow.log").read_text().count("step ") >= 7
+    import dfx
+
+    assert list(times) == dfx.estimate_only_dataflow_steps  # FINN's list, FINN's order
+    assert (out / "build_dataflow.log").read_text().count("step ") >= 10
     assert read_json(out / "build_status.json")["status"] == "complete"
-    assert len(list((out / "intermediate_models").glob("*.onnx"))) == 7
+    assert len(list((out / "intermediate_models").glob("*.onnx"))) == 10
 
 
 def test_identical_rerun_is_all_cached_and_target_fps_reruns_only_folding(tmp_path):
@@ -91,8 +91,10 @@ def test_identical_rerun_is_all_cached_and_target_fps_reruns_only_folding(tmp_pa
     flags = cached_lines(changed.stdout)
     assert flags == {
         "step_qonnx_to_finn": True, "step_tidy_up": True, "step_streamline": True,
-        "step_convert_to_hw": True, "step_target_fps_parallelization": False,
-        "step_apply_folding_config": False, "step_generate_estimate_reports": False,
+        "step_convert_to_hw": True, "step_create_dataflow_partition": True,
+        "step_specialize_layers": True, "step_target_fps_parallelization": False,
+        "step_apply_folding_config": False, "step_minimize_bit_width": False,
+        "step_generate_estimate_reports": False,
     }
     cycles = read_json(tmp_path / "b" / "report" / "estimate_layer_cycles.json")
     assert max(cycles.values()) <= 200
@@ -213,8 +215,9 @@ def test_stop_step_and_start_step(tmp_path):
         "step_qonnx_to_finn", "step_tidy_up", "step_streamline"]
     out = build(tmp_path / "b", "--start-step", "step_convert_to_hw", *FAST)
     assert list(read_json(out / "time_per_step.json")) == [
-        "step_convert_to_hw", "step_target_fps_parallelization", "step_apply_folding_config",
-        "step_generate_estimate_reports"]
+        "step_convert_to_hw", "step_create_dataflow_partition", "step_specialize_layers",
+        "step_target_fps_parallelization", "step_apply_folding_config",
+        "step_minimize_bit_width", "step_generate_estimate_reports"]
     assert (out / "intermediate_models" / "step_streamline.onnx").is_file()  # kept
     assert (out / "report" / "estimate_network_performance.json").is_file()
 
@@ -434,9 +437,9 @@ def test_two_builds_of_one_model_at_once_share_the_cache(tmp_path):
     from dfx.cache import ArtifactCache
 
     info = ArtifactCache(tmp_path / "cache").info()
-    assert info["entries"] == 7  # each step built once, the other build took it
+    assert info["entries"] == 10  # each step built once, the other build took it
     ran = [sum(not c for c in cached_lines(out).values()) for out, _ in results]
-    assert sum(ran) == 7
+    assert sum(ran) == 10
 
 
 def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
@@ -444,7 +447,7 @@ def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DFX_SIM_CACHE_DIR", str(tmp_path / "sims"))
     build(tmp_path / "b")
     assert main(["cache", "info"]) == 0
-    assert "entries: 7" in capsys.readouterr().out
+    assert "entries: 10" in capsys.readouterr().out
     assert main(["cache", "clear"]) == 0
     out = capsys.readouterr().out
-    assert "removed 7 entries from " in out and " and 0 compiled simulators " in out
+    assert "removed 10 entries from " in out and " and 0 compiled simulators " in out
