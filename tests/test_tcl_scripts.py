@@ -34,13 +34,15 @@ def stitched(tmp_path_factory):
     from dfx.cli import main
 
     root = tmp_path_factory.mktemp("stitched")
+    # SIMD 24 on the first layer: a 24-bit input stream, not a power of two (the DMA adapter)
+    folding = root / "folding.json"
+    folding.write_text(json.dumps({"MVAU_0": {"SIMD": 24}}))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DFX_CACHE_DIR", str(root / "cache"))
         assert main(["run", "--plugins", "default",
                      str(model_dir("cybsec-mlp-w2a2") / "model.onnx"), "-o", str(root / "build"),
                      "-q", "--no-cache", "--target-fps", "1000000", "--auto-fifo-depths", "false",
-                     # 1024: the first layer unrolled, so the input stream is not a power of two
-                     "--mvau-wwidth-max", "1024",
+                     "--folding-config-file", str(folding),
                      "--generate-outputs", "stitched_ip"]) == 0
     folder = root / "build" / "stitched_ip"
     return folder, json.loads((folder / "stitch.json").read_text())
