@@ -71,8 +71,8 @@ def test_damaged_file_same_size_is_dropped_and_rebuilt(tmp_path, private_cache, 
     out = capsys.readouterr().out
     assert "cache entry of step_generate_estimate_reports damaged" in out
     assert "report/estimate_layer_cycles.json does not match its sha256" in out
-    assert "[7/7] step_generate_estimate_reports (" in out and "(cached)" not in \
-        out.split("[7/7]")[1].splitlines()[0]  # it ran again
+    assert "[10/10] step_generate_estimate_reports (" in out and "(cached)" not in \
+        out.split("[10/10]")[1].splitlines()[0]  # it ran again
     assert (tmp_path / "b" / "report" / "estimate_layer_cycles.json").read_text() == good
     log = (tmp_path / "b" / "build_dataflow.log").read_text()
     assert "is damaged: files/report/estimate_layer_cycles.json" in log
@@ -80,7 +80,7 @@ def test_damaged_file_same_size_is_dropped_and_rebuilt(tmp_path, private_cache, 
     # The rebuilt entry is sound: the next run takes every step from the cache.
     capsys.readouterr()
     assert run(tmp_path / "c", quiet=False) == 0
-    assert capsys.readouterr().out.count("(cached)") == 7
+    assert capsys.readouterr().out.count("(cached)") == 10
 
 
 def test_damaged_verify_verdict_is_not_replayed(tmp_path, private_cache):
@@ -156,15 +156,16 @@ def test_damaged_model_of_an_earlier_step_is_rebuilt_when_a_later_step_needs_it(
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"save_intermediate_models": False}))
     assert run(tmp_path / "a", "--config", cfg, "--target-fps", "1000") == 0
-    flip_byte(entries_of(private_cache)["step_convert_to_hw"] / "model.onnx")
+    # the model the first step that misses (the folding) reads: FINN's step before it
+    flip_byte(entries_of(private_cache)["step_specialize_layers"] / "model.onnx")
     assert run(tmp_path / "b", "--config", cfg, "--target-fps", "100000") == 0
     assert run(tmp_path / "ref", "--config", cfg, "--target-fps", "100000", "--no-cache") == 0
     assert (tmp_path / "b" / "final_model.onnx").read_bytes() == \
         (tmp_path / "ref" / "final_model.onnx").read_bytes()
     log = (tmp_path / "b" / "build_dataflow.log").read_text()
-    assert "cache entry of step 'step_convert_to_hw'" in log and "model.onnx does not match" \
+    assert "cache entry of step 'step_specialize_layers'" in log and "model.onnx does not match" \
         in log
-    assert "step step_convert_to_hw: ran" in log
+    assert "step step_specialize_layers: ran" in log
 
 
 def test_save_model_round_trip(tmp_path):
@@ -213,14 +214,14 @@ def test_cache_verify_reports_and_drops_what_is_damaged(tmp_path, private_cache,
     capsys.readouterr()
     assert main(["cache", "verify", "--cache-dir", str(private_cache)]) == 0
     out = capsys.readouterr().out
-    assert "sound: 7 entries" in out and "all sound, nothing dropped" in out
+    assert "sound: 10 entries" in out and "all sound, nothing dropped" in out
     entry = entries_of(private_cache)["step_streamline"]
     flip_byte(entry / "model.onnx")
     assert main(["cache", "verify", "--cache-dir", str(private_cache)]) == 1
     out = capsys.readouterr().out
     assert f"dropped {entry}: entry (step step_streamline): model.onnx does not match its " \
            f"sha256" in out
-    assert "sound: 6 entries" in out and "1 damaged items dropped" in out
+    assert "sound: 9 entries" in out and "1 damaged items dropped" in out
     assert not entry.exists()
     assert main(["cache", "verify", "--cache-dir", str(private_cache)]) == 0
     assert "all sound" in capsys.readouterr().out

@@ -375,10 +375,8 @@ def test_finn_default_steps_estimate_only(tmp_path):
                    ",".join(dfx.default_build_dataflow_steps))
     assert proc.returncode == 0, proc.stderr
     ran = list(read_json(out / "time_per_step.json"))
-    assert ran == dfx.estimate_only_dataflow_steps + ["step_make_pynq_driver",
-                                                      "step_deployment_package"]
-    log = (out / "build_dataflow.log").read_text()
-    assert "step_make_pynq_driver: no-op in dfx" in log
+    # the driver steps make outputs (pynq_driver, deployment_package) not asked for here
+    assert ran == dfx.estimate_only_dataflow_steps
     widths = read_json(out / "report" / "minimize_bit_width.json")
     assert all(entry["accumulator"].startswith("INT") for entry in widths.values())
 
