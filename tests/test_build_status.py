@@ -54,7 +54,7 @@ def test_bitfile_without_vivado_is_prepared_not_produced(tmp_path, no_vivado, ca
     # a fully cached rerun says exactly the same (the steps' reports come from the cache)
     assert _run(out, *BITFILE_ARGS) == 0
     again = capsys.readouterr().out
-    assert "(11/11 steps from the cache)" in again
+    assert "(15/15 steps from the cache)" in again
     assert read_json(out / "build_status.json")["outputs"] == status["outputs"]
     assert _last_line(again) == last
 
