@@ -764,8 +764,19 @@ class ArtifactCache:
             root = default_cache_root()
         self.root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
         self._version_problem = self._init_root()
+        if self._version_problem and self._older_format and check_version:
+            # an earlier dfx's entries: stale by definition, never readable by this one
+            log.warning("the cache at %s holds format %s from an earlier dfx; resetting it",
+                        self.root, self._found_version)
+            self.clear()
         if self._version_problem and check_version:
             raise CacheError(self._version_problem)
+
+    @property
+    def _older_format(self) -> bool:
+        """Whether the root has the format of an earlier dfx (a later one's is kept)."""
+        found = getattr(self, "_found_version", "")
+        return found.isdigit() and int(found) < CACHE_FORMAT_VERSION
 
     def __repr__(self) -> str:
         return f"ArtifactCache({str(self.root)!r}, enabled={self.enabled})"
@@ -821,6 +832,7 @@ class ArtifactCache:
                 os.replace(tmp, version_file)
             else:  # pragma: no cover - VERSION keeps vanishing
                 raise CacheError(f"cannot initialize the cache at {root}")
+            self._found_version = found
             if found != str(CACHE_FORMAT_VERSION):
                 return (
                     f"the cache at {root} has format version {found!r} but this dfx uses "

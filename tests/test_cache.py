@@ -444,6 +444,16 @@ def test_other_version_raises_and_clear_resets(tmp_path):
     assert cache.info()["entries"] == 0
 
 
+def test_an_earlier_format_is_reset_on_open(tmp_path):
+    root = tmp_path / "c"
+    build(ArtifactCache(root), make_key("v"), {"a": b"1"})
+    (root / "VERSION").write_text(f"{CACHE_FORMAT_VERSION - 1}\n")
+    cache = ArtifactCache(root)  # an upgrade of dfx must not stop the user's next build
+    assert (root / "VERSION").read_text().strip() == str(CACHE_FORMAT_VERSION)
+    assert cache.lookup(make_key("v")) is None
+    assert cache.info()["entries"] == 0
+
+
 def test_non_cache_directory_is_refused(tmp_path):
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(CacheError, match="not a dfx cache"):
