@@ -7,7 +7,11 @@ For each size N, a one-layer MLP (tests/modelgen.py: an N x N Gemm with 4-bit we
 4-bit activations, UINT4 input) goes through ``dfx run`` (estimate flow, empty cache, a
 fresh process). Prints per size: wall time and CPU time of the ``dfx run`` process, its
 peak memory (``getrusage`` of a parent that runs nothing else), the size of the build
-folder and how much the artifact cache grew, and the folding chosen.
+folder and how much the artifact cache grew, the folding chosen, and the load average
+after each run (on a shared machine, wall times are only comparable at a similar load).
+
+The build folder holds the ten intermediate models ``save_intermediate_models`` (on by
+default, as in FINN) asks for; the cache keeps each initializer once (its blob store).
 
 Targets for 4096 x 4096: at most 10 s wall and 2 GB peak. Models are kept in --work (made
 once; making the 4096 one takes a while) when it is given.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -70,6 +75,11 @@ def run(model: Path, out: Path, cache: Path, fps: int) -> dict:
     return figures
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: the machine may be shared."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1024,2048,4096")
@@ -83,6 +93,7 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         print(f"estimate flow, {args.target_fps} fps at 100 MHz, 4-bit weights and "
               "activations, empty cache, fresh process")
+        print(f"load average before: {_load()}")
         print(f"{'layer':>11} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} {'build MB':>9} "
               f"{'cache MB':>9}  folding")
         for n in sizes:
@@ -99,6 +110,7 @@ def main() -> int:
             print(f"{n:>5}x{n:<5} {f['wall']:7.2f} {f['cpu']:7.2f} "
                   f"{f['maxrss_kb'] / 1024:8.0f} {f['build_bytes'] / 2**20:9.1f} "
                   f"{f['cache_growth'] / 2**20:9.1f}  {folding}")
+            print(f"{'':11} load average after it: {_load()}")
             if n == 4096:
                 ok = f["wall"] <= 10 and f["maxrss_kb"] <= 2 * 2**20
                 print(f"{'':11} targets for 4096: <= 10 s wall, <= 2048 MB peak: "

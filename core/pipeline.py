@@ -474,6 +474,7 @@ class Build:
         model_file = self._initial_model()
         input_hash = file_hash(model_file)
         model = None  # the in-memory model, when the previous step ran
+        model_bytes = None  # and its serialized bytes
         source = None  # the cache entry holding the current model (None: model_file)
         self._staging = staging  # later steps read earlier steps' files here
         log.info("dfx %s: building %s into %s", __version__, self.model_path, self.output_dir)
@@ -497,16 +498,19 @@ class Build:
                     if model is None:
                         model = self._load_input(model_file, source)
                     model, reports = self._run_one(step, model, claim.files_dir)
-                    claim.save_model(model)
+                    # serialized once: the same bytes go to the cache, to
+                    # intermediate_models and (after the last step) to final_model.onnx
+                    model_bytes = model.model.SerializeToString()
+                    claim.save_model(model_bytes)
                     entry = claim.commit(step.name, {"seconds": time.perf_counter() - started,
                                                      "outputs": reports})
-                    self._collect(entry, step, staging, model=model)
+                    self._collect(entry, step, staging, model_bytes=model_bytes)
             seconds = time.perf_counter() - started
             result.reports.append((step.name, entry.meta.get("outputs") or {}))
             source = entry
             input_hash = entry.content_hash
             if cached:
-                model = None
+                model = model_bytes = None
             result.steps.append(StepRecord(step.name, seconds, cached, key, input_hash))
             log.info("step %s: %s in %.3f s", step.name, "cached" if cached else "ran", seconds)
             self.plugins.hook.dfx_step_finished(step_name=step.name, seconds=seconds,
@@ -514,8 +518,8 @@ class Build:
             self.progress.finish(index, step.name, seconds, cached)
         if self.steps:
             result.model_path = staging / "final_model.onnx"
-            if model is not None:
-                model.save(str(result.model_path))
+            if model_bytes is not None:
+                _write_bytes(result.model_path, model_bytes)
             elif source is not None:
                 try:
                     source.write_model(result.model_path)
@@ -596,12 +600,14 @@ class Build:
         (out / f"{step.verify_as}.json").write_text(json.dumps(verdict, indent=2) + "\n")
         log.info("verify %s after %s: %s", step.verify_as, step.name, verdict["verdict"])
 
-    def _collect(self, entry, step: Step, staging: Path, model=None) -> None:
+    def _collect(self, entry, step: Step, staging: Path, model_bytes: bytes | None = None
+                 ) -> None:
         """Copy a step's files (and its model, if saved) into the output folder.
 
         Every byte taken from the entry is checked against its manifest while it is
         copied (DamagedEntryError; what was copied from the entry is removed again).
-        ``model``: the step's output in memory (just built), saved instead of read back.
+        ``model_bytes``: the step's output model, serialized (just built), written
+        instead of read back from the entry.
         """
         copied: list[Path] = []
         try:
@@ -618,8 +624,8 @@ class Build:
                 dst = staging / "intermediate_models" / f"{step.name}.onnx"
                 dst.parent.mkdir(exist_ok=True)
                 copied.append(dst)
-                if model is not None:
-                    model.save(str(dst))
+                if model_bytes is not None:
+                    _write_bytes(dst, model_bytes)
                 else:
                     entry.write_model(dst)
         except BaseException:
@@ -677,6 +683,12 @@ def _load_model(path: Path):
     from dfx.graph import load_model
 
     return load_model(path)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write a serialized model (a large bytes object) to ``path``, without a copy of it."""
+    with open(path, "wb") as f:
+        f.write(memoryview(data))
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

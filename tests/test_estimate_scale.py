@@ -7,10 +7,12 @@ import pytest
 
 from dfx.plugins.layers.memory import (
     FoldedBitStates,
+    _pieces,
     divisors,
     int_bits,
     nonconst_columns,
     rom_profile,
+    word_pieces,
 )
 
 
@@ -46,6 +48,23 @@ def test_int_bits_matches_uint64_layout():
         shifts = np.arange(bits, dtype=np.uint64)
         want = ((codes.astype(np.uint64)[..., None] >> shifts) & np.uint64(1)).reshape(7, -1)
         assert np.array_equal(int_bits(codes, bits), want.astype(np.uint8))
+
+
+@pytest.mark.parametrize("depth,slots,bits,seed", [(40, 6, 2, 0), (16, 3, 4, 1), (100, 9, 1, 2),
+                                                   (7, 4, 3, 3), (257, 5, 9, 4), (64, 2, 4, 5)])
+def test_word_pieces_equal_the_bit_layout(depth, slots, bits, seed):
+    """The piece counts taken from the words are those of the ROM laid out bit by bit,
+    for depths that do and do not fill the last range, with constant and repeated parts."""
+    rng = np.random.default_rng(seed)
+    # few distinct values, so pieces repeat within and across ranges
+    codes = rng.integers(0, 1 << bits, (depth, slots)) & rng.choice([0, 1, (1 << bits) - 1],
+                                                                    (depth, slots))
+    codes[:, 0] = (1 << bits) - 1  # a constant slot: only constant columns
+    codes[depth // 2:, -1] = codes[: depth - depth // 2, -1]  # a repeated half
+    laid_out = int_bits(codes, bits)
+    for size in (16, 64):
+        want = _pieces(laid_out[:, nonconst_columns(laid_out)], size)
+        assert word_pieces(codes, bits, size) == want, size
 
 
 def test_distinct_columns_of_shallow_rom():
@@ -118,8 +137,10 @@ def test_option_evaluation_on_a_bigger_layer_equals_the_direct_layout(tmp_path):
     laid_out = 0
     for o in inside:
         profile = layer.memo[("weight_profile", o.folding["PE"], o.folding["SIMD"])]
+        # the piece counts come from the words: the ROM is laid out bit by bit only for
+        # `distinct` of a shallow ROM in logic, never for one in block RAM
         if o.resources["BRAM_18K"] and o.folding["ram_style"] == "block":
-            assert "_cols" not in profile.__dict__  # never needed the ROM's bits
+            assert "_cols" not in profile.__dict__
         laid_out += "_cols" in profile.__dict__
     codes = layer._weight_codes()
     for o in inside:  # now the old way: the whole ROM, word by word, for every folding

@@ -177,15 +177,21 @@ class RomProfile:
     of a column, counted per address range: what LUTs must hold when the ROM stays in
     logic (a LUT holds 16 words when a counter drives the address, 64 otherwise).
 
-    Only ``nonconst`` is known up front; the other counts need the ROM's bits and are
-    counted when first read (a ROM that goes to block RAM never needs them). ``cols`` is
-    the ``(depth, nonconst)`` array of non-constant columns or a function returning it.
+    Only ``nonconst`` is known up front; the other counts need the ROM's contents and
+    are counted when first read (a ROM that goes to block RAM never needs them). ``cols``
+    is the ``(depth, nonconst)`` array of non-constant columns or a function returning it.
+    ``words``, when given, is a function returning the ROM as ``(codes, bits)``: a
+    ``(depth, slots)`` array of ``bits``-bit codes, the word at each address. The piece
+    counts are then taken from the codes (:func:`word_pieces`), without laying out the
+    ROM bit by bit (``cols``, 8 bits of memory per ROM bit, is then only read for
+    ``distinct`` of a ROM of at most 64 words).
     """
 
     def __init__(self, depth: int, cols, distinct: int | None = None,
-                 nonconst: int | None = None):
+                 nonconst: int | None = None, words=None):
         self.depth = depth
         self._source = cols
+        self._words_source = words
         self.nonconst = int(cols.shape[1] if nonconst is None else nonconst)
         if distinct is not None:
             self.__dict__["distinct"] = distinct
@@ -205,11 +211,19 @@ class RomProfile:
 
     @functools.cached_property
     def pieces16(self) -> int:
-        return _pieces(self._cols, 16) if self.nonconst else 0
+        return self._pieces(16)
 
     @functools.cached_property
     def pieces64(self) -> int:
-        return _pieces(self._cols, 64) if self.nonconst else 0
+        return self._pieces(64)
+
+    def _pieces(self, size: int) -> int:
+        if not self.nonconst:
+            return 0
+        if self._words_source is not None:
+            codes, bits = self._words_source()
+            return word_pieces(codes, bits, size)
+        return _pieces(self._cols, size)
 
 
 def _pieces(bits: np.ndarray, size: int) -> int:
@@ -234,6 +248,48 @@ def _pieces(bits: np.ndarray, size: int) -> int:
     values, index = values[order], index[order]
     changes = (values[1:] != values[:-1]) | (index[1:] != index[:-1])
     return int(changes.sum()) + 1
+
+
+def word_pieces(codes: np.ndarray, bits: int, size: int) -> int:
+    """What :func:`_pieces` counts on the ROM's bits, from its words: ``codes`` is the
+    ``(depth, slots)`` array of ``bits``-bit codes, one row per address.
+
+    Column ``(slot, b)`` of the ROM is bit ``b`` of the slot's codes. A constant column
+    only makes constant pieces, which are not counted, so every column can be taken,
+    and the pieces of bit ``b`` are assembled from the codes directly, ``size`` words at
+    a time: a few passes over the codes instead of a bit layout 8 times the ROM's size
+    and a 64-bit copy of it (a 4096 x 4096 layer at 4 bits: 64 MB and 512 MB).
+    """
+    codes = np.asarray(codes)
+    depth, slots = codes.shape
+    if depth == 0 or slots == 0 or bits <= 0:
+        return 0
+    ranges = -(-depth // size)
+    if ranges * size != depth:  # words past the end are don't-care: repeat the last one
+        tail = np.broadcast_to(codes[-1:], (ranges * size - depth, slots))
+        codes = np.concatenate([codes, tail])
+    blocks = codes.reshape(ranges, size, slots)
+    key_type = _uint_for(size)
+    ctype = codes.dtype.type
+    full = key_type(np.iinfo(key_type).max >> (np.iinfo(key_type).bits - size))
+    found: list[np.ndarray] = []
+    for b in range(bits):
+        keys = np.zeros((ranges, slots), key_type)
+        for word in range(size):
+            bit = (blocks[:, word, :] >> ctype(b)) & ctype(1)
+            keys |= bit.astype(key_type) << key_type(word)
+        live = (keys != 0) & (keys != full)
+        index = np.broadcast_to(np.arange(ranges, dtype=np.uint64)[:, None], keys.shape)
+        found.append(np.stack([index[live], keys[live].astype(np.uint64)]))
+    pairs = np.concatenate(found, axis=1)
+    if not pairs.shape[1]:
+        return 0
+    if size <= 32 and ranges < 2**32:  # (range, piece) as one integer: a plain sort
+        combined = np.sort((pairs[0] << np.uint64(size)) | pairs[1])
+        return int((combined[1:] != combined[:-1]).sum()) + 1
+    order = np.lexsort((pairs[1], pairs[0]))
+    index, values = pairs[0][order], pairs[1][order]
+    return int(((values[1:] != values[:-1]) | (index[1:] != index[:-1])).sum()) + 1
 
 
 def rom_profile(bits: np.ndarray) -> RomProfile:

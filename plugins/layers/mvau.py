@@ -262,12 +262,17 @@ class MVAU(HWLayer):
         The non-constant columns come from the layer's :class:`FoldedBitStates`; the
         ROM's bits are only laid out when a count that needs them is read."""
         pe, simd = self.get("PE"), self.get("SIMD")
+        wbits = self.weight_datatype().bitwidth()
 
-        def columns():
+        def words():
             mw, mh = self.get("MW"), self.get("MH")
             sf, nf = mw // simd, mh // pe
-            words = self._weight_codes().reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
-            bits = int_bits(words.reshape(nf * sf, pe * simd), self.weight_datatype().bitwidth())
+            ordered = self._weight_codes().reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
+            return ordered.reshape(nf * sf, pe * simd), wbits
+
+        def columns():
+            codes, _ = words()
+            bits = int_bits(codes, wbits)
             return bits[:, nonconst_columns(bits)]
 
         def compute():
@@ -275,7 +280,7 @@ class MVAU(HWLayer):
             nonconst = self._weight_states().nonconst(simd, pe)
             if depth <= 1:
                 return RomProfile(depth, np.zeros((depth, 0), np.uint8), 0, nonconst=0)
-            return RomProfile(depth, columns, nonconst=nonconst)
+            return RomProfile(depth, columns, nonconst=nonconst, words=words)
 
         return self.memoized(("weight_profile", pe, simd), compute)
 
