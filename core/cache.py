@@ -26,7 +26,8 @@ treat it as absent and move it aside. Content is checked when it is served:
 :meth:`CacheEntry.copy_file`, :meth:`CacheEntry.write_model` and
 :meth:`CacheEntry.read_model` hash what they read and raise
 :class:`DamagedEntryError` when the bytes differ from the manifest (a blob is
-written, fsynced and renamed into place before the manifest naming it).
+written and renamed into place before the manifest naming it). Files are not
+fsynced unless ``DFX_CACHE_FSYNC=1`` (see :data:`FSYNC_ENV_VAR`).
 
 Typical use::
 
@@ -639,8 +640,8 @@ class Claim:
     def commit(self, step: str, meta: dict | None = None) -> CacheEntry:
         """Turn the staging dir into the entry of the key and return it.
 
-        Computes the content hash, writes ``manifest.json`` last, fsyncs, and
-        renames the staging dir into place. If a complete entry for the key
+        Computes the content hash, writes ``manifest.json`` last, fsyncs (only with
+        ``DFX_CACHE_FSYNC=1``), and renames the staging dir into place. If a complete entry for the key
         appeared meanwhile (a process that did not see our lock), the staging dir
         is discarded and that entry is returned.
         """
@@ -934,8 +935,8 @@ class ArtifactCache:
     def _store_blob(self, sha: str, data: bytes | memoryview, staging: Path) -> None:
         """Put ``data`` (whose sha256 is ``sha``) in the blob store, atomically.
 
-        Written and fsynced in ``staging`` first, then renamed into place, so a
-        blob is either absent or complete. An existing blob of the right size is
+        Written (and fsynced, with ``DFX_CACHE_FSYNC=1``) in ``staging`` first, then
+        renamed into place, so a blob is either absent or complete. An existing blob of the right size is
         kept (a damaged one is found by whoever reads it, and by ``dfx cache verify``).
         """
         dest = self.blob_path(sha)
@@ -990,8 +991,9 @@ class ArtifactCache:
                 f.write(data)
                 f.flush()
                 _fsync_fd(f.fileno())
-            for dirpath, _dirnames, _filenames in os.walk(staging):
-                _fsync_dir(dirpath)
+            if _durable():
+                for dirpath, _dirnames, _filenames in os.walk(staging):
+                    _fsync_dir(dirpath)
         except OSError as e:
             raise CacheError(f"cannot write the cache entry of step {step!r}: {e}") from e
 
@@ -1484,7 +1486,23 @@ def _rmtree(path: Path) -> None:
         pass
 
 
+#: ``DFX_CACHE_FSYNC=1``: fsync every file and folder of an entry before it is renamed
+#: into place, so an entry survives a power cut too. Off by default: it cost a cold
+#: estimate flow 0.4-0.6 s (67 fsyncs of 7 ms here, a third of the flow), and it is not
+#: needed for soundness: after a crash, a file that did not reach the disk has the wrong
+#: size or bytes, and every read checks both against the manifest (the entry is then
+#: dropped and rebuilt). A killed dfx process loses nothing either way (the kernel
+#: writes its files).
+FSYNC_ENV_VAR = "DFX_CACHE_FSYNC"
+
+
+def _durable() -> bool:
+    return os.environ.get(FSYNC_ENV_VAR, "") not in ("", "0")
+
+
 def _fsync_fd(fd: int) -> None:
+    if not _durable():
+        return
     try:
         os.fsync(fd)
     except OSError as e:  # pragma: no cover - filesystems without fsync
@@ -1493,7 +1511,7 @@ def _fsync_fd(fd: int) -> None:
 
 
 def _fsync_dir(path: str | Path) -> None:
-    if sys.platform == "win32":  # pragma: no cover - directories cannot be opened there
+    if sys.platform == "win32" or not _durable():  # pragma: no cover - directories cannot be opened there
         return
     try:
         fd = os.open(path, os.O_RDONLY)

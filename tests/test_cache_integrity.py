@@ -275,3 +275,27 @@ def test_simulator_problem_detects_a_damaged_binary(tmp_path, damage):
         flip_byte(final / "Vdfx_top")
         os.utime(final / "Vdfx_top", ns=(1, 1))  # other mtime: checked again
         assert "does not match the sha256" in simulator_problem(final)
+
+
+def test_fsync_only_when_asked(tmp_path, monkeypatch):
+    """Entries are fsynced only with DFX_CACHE_FSYNC=1; either way the entry is served whole."""
+    import os
+
+    from dfx import cache as cache_mod
+    from dfx.cache import ArtifactCache
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(cache_mod.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    for setting, expect_sync in (("", False), ("1", True)):
+        monkeypatch.setenv("DFX_CACHE_FSYNC", setting)
+        synced.clear()
+        cache = ArtifactCache(tmp_path / f"cache{setting or 'off'}")
+        with cache.claim("ab" * 32) as claim:
+            (claim.files_dir / "report.json").write_text('{"a": 1}')
+            claim.commit("step_x")
+        assert bool(synced) == expect_sync, setting
+        entry = cache.lookup("ab" * 32)
+        out = tmp_path / f"report{setting or 'off'}.json"
+        entry.copy_file("files/report.json", out)
+        assert out.read_text() == '{"a": 1}'
