@@ -641,8 +641,8 @@ class Claim:
         """Turn the staging dir into the entry of the key and return it.
 
         Computes the content hash, writes ``manifest.json`` last, fsyncs (only with
-        ``DFX_CACHE_FSYNC=1``), and renames the staging dir into place. If a complete entry for the key
-        appeared meanwhile (a process that did not see our lock), the staging dir
+        ``DFX_CACHE_FSYNC=1``), and renames the staging dir into place. If a complete
+        entry for the key appeared meanwhile (a process that did not see our lock), the staging dir
         is discarded and that entry is returned.
         """
         if not isinstance(step, str) or not step:
@@ -936,8 +936,9 @@ class ArtifactCache:
         """Put ``data`` (whose sha256 is ``sha``) in the blob store, atomically.
 
         Written (and fsynced, with ``DFX_CACHE_FSYNC=1``) in ``staging`` first, then
-        renamed into place, so a blob is either absent or complete. An existing blob of the right size is
-        kept (a damaged one is found by whoever reads it, and by ``dfx cache verify``).
+        renamed into place, so a blob is either absent or complete. An existing blob of
+        the right size is kept (a damaged one is found by whoever reads it, and by
+        ``dfx cache verify``).
         """
         dest = self.blob_path(sha)
         try:
@@ -1511,7 +1512,8 @@ def _fsync_fd(fd: int) -> None:
 
 
 def _fsync_dir(path: str | Path) -> None:
-    if sys.platform == "win32" or not _durable():  # pragma: no cover - directories cannot be opened there
+    # (on Windows, directories cannot be opened)
+    if sys.platform == "win32" or not _durable():
         return
     try:
         fd = os.open(path, os.O_RDONLY)

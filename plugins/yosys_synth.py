@@ -227,6 +227,9 @@ class YosysRun:
     stat: Path | None = None
     log: Path | None = None
     seconds: float = 0.0
+    #: with ``synthesize(..., keep_going=True)``: why the run gave no figures (None: it did)
+    error: str | None = None
+    timed_out: bool = False
 
     def script(self, family: str, stat_path: Path) -> str:
         files = " ".join(_quote(f) for f in self.sources)
@@ -284,6 +287,11 @@ class YosysResult:
         raise KeyError(name)
 
     @property
+    def failed(self) -> list[YosysRun]:
+        """The runs that failed or timed out (only with ``keep_going``; else it raised)."""
+        return [r for r in self.runs if r.error is not None]
+
+    @property
     def top(self) -> YosysRun | None:
         return next((r for r in self.runs if r.kind == "top"), None)
 
@@ -295,7 +303,7 @@ _COUNTS = ("LUT", "LUT_logic", "LUTRAM", "SRL", "FF", "BRAM_18K", "URAM", "DSP",
 
 
 def _plan(info: dict, stitched_dir: Path, *, top: bool, per_layer: bool,
-          fifos: bool) -> list[YosysRun]:
+          fifos: bool, layers=None) -> list[YosysRun]:
     files = [f for f in info.get("files", []) if f.endswith(".v")]
     missing = [f for f in files if not (stitched_dir / f).is_file()]
     if not files or missing:
@@ -310,7 +318,14 @@ def _plan(info: dict, stitched_dir: Path, *, top: bool, per_layer: bool,
         runs.append(YosysRun(info.get("top", "dfx_top"), "top", info.get("top", "dfx_top"),
                              ["total"], files))
     if per_layer:
+        if layers is not None:
+            unknown = sorted(set(layers) - set(info["layers"]))
+            if unknown:
+                raise StepError(f"{stitched_dir}: no layer {', '.join(unknown)} in stitch.json "
+                                f"(its layers: {', '.join(info['layers'])})")
         for layer in info["layers"]:
+            if layers is not None and layer not in layers:
+                continue
             entry = modules.get(layer, {"module": layer, "files": [f"{layer}.v"]})
             own = [f for f in entry["files"] if f.endswith(".v")]
             absent = [f for f in own if f not in files]
@@ -373,10 +388,12 @@ class _Runner:
     rest (running processes are killed, queued ones never start)."""
 
     def __init__(self, tool: YosysTool, family: str, stitched_dir: Path, out_dir: Path,
-                 timeout_s: float | None, timeout_key: str | None = None):
+                 timeout_s: float | None, timeout_key: str | None = None,
+                 keep_going: bool = False):
         self.tool, self.family = tool, family
         self.stitched_dir, self.out_dir, self.timeout_s = stitched_dir, out_dir, timeout_s
         self.timeout_key = timeout_key
+        self.keep_going = keep_going
         self.lock = threading.Lock()
         self.running: set[subprocess.Popen] = set()
         self.started: dict[str, float] = {}  # run name -> time.monotonic() at its start
@@ -403,6 +420,12 @@ class _Runner:
             return self._run(run)
         except _Cancelled:
             raise
+        except StepError as exc:
+            if not self.keep_going:
+                self.stopped.set()
+                raise
+            run.error = str(exc)  # recorded; the other runs go on
+            return run
         except BaseException:
             # at once, in this thread: it would take the next queued run before the main
             # thread sees this failure and stops the pool
@@ -449,6 +472,8 @@ class _Runner:
             code = result.returncode
             if result.timed_out:
                 os.replace(tmp_log, log)
+                run.timed_out, run.log = True, log
+                run.seconds = time.monotonic() - start
                 hint = f"; raise the config key {self.timeout_key}" if self.timeout_key else ""
                 raise StepError(
                     f"Yosys synthesis of {run.name} did not finish within "
@@ -478,7 +503,8 @@ def synthesize(stitched_dir: Path, out_dir: Path, *, family: str, per_layer: boo
                timeout_s: float | None = None, jobs: int = 1,
                on_progress: Callable[[str], None] | None = None,
                tool: YosysTool | None = None, timeout_key: str | None = None,
-               heartbeat_s: float = HEARTBEAT_S) -> YosysResult:
+               heartbeat_s: float = HEARTBEAT_S, layers=None,
+               keep_going: bool = False) -> YosysResult:
     """Synthesize a stitched design out of context with Yosys.
 
     Runs ``synth_xilinx -family FAMILY -top M -noiopad -noclkbuf -flatten`` for ``dfx_top``
@@ -495,6 +521,12 @@ def synthesize(stitched_dir: Path, out_dir: Path, *, family: str, per_layer: boo
     this thread as runs finish (``yosys 3/12: MVAU_0 (4.2 s), 20 s elapsed``) and every
     ``heartbeat_s`` while none does (which runs are in progress, for how long). Returns
     a :class:`YosysResult` (its ``table``: see there).
+
+    ``layers``: with ``per_layer``, synthesize only these layers of ``stitch.json`` (a
+    StepError names one it does not have). ``keep_going``: a run that fails or times out
+    does not stop the others; it is kept in ``result.runs`` with its ``error`` (and
+    ``timed_out``) set and no row in the table (``result.failed`` lists them). For
+    measurements, where a few slow points must not cost the rest.
     """
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
@@ -512,14 +544,15 @@ def synthesize(stitched_dir: Path, out_dir: Path, *, family: str, per_layer: boo
         raise ConfigError(f"timeout_s must be positive, got {timeout_s!r}")
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs!r}")
-    runs = _plan(info, stitched_dir, top=top, per_layer=per_layer, fifos=fifos)
+    runs = _plan(info, stitched_dir, top=top, per_layer=per_layer, fifos=fifos,
+                 layers=None if layers is None else set(layers))
     if not runs:
         raise ConfigError("nothing to synthesize: top, per_layer and fifos are all off")
     tool = tool or find_yosys()
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = on_progress or (lambda message: None)
     progress(f"yosys ({tool.version}): {len(runs)} run(s) for {family}, {jobs} at a time")
-    runner = _Runner(tool, family, stitched_dir, out_dir, timeout_s, timeout_key)
+    runner = _Runner(tool, family, stitched_dir, out_dir, timeout_s, timeout_key, keep_going)
     start = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dfx-yosys")
     try:
@@ -543,8 +576,9 @@ def synthesize(stitched_dir: Path, out_dir: Path, *, family: str, per_layer: boo
                 if exc is None:
                     done_count += 1
                     run = futures[future]
+                    what = ("timed out" if run.timed_out else "failed") if run.error else ""
                     progress(f"yosys {done_count}/{len(runs)}: {run.name} "
-                             f"({run.seconds:.1f} s), "
+                             f"({run.seconds:.1f} s{', ' + what if what else ''}), "
                              f"{_duration(time.monotonic() - start)} elapsed")
     except BaseException:
         runner.stop()
@@ -567,6 +601,8 @@ def _table(result: YosysResult, info: dict):
         [*info.get("layers", []), *(s["instance"] for s in info.get("stages", []))])}
     rows = []
     for run in result.runs:
+        if run.error is not None:  # keep_going: no figures
+            continue
         stat = read_yosys_stat(run.stat).iloc[0]
         for instance in run.instances:
             row = {"layer": instance,

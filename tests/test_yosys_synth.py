@@ -368,3 +368,36 @@ ps: {type: ps7, name: processing_system7}
 def test_not_a_stitched_folder(tmp_path):
     with pytest.raises(StepError, match="no stitch.json"):
         synthesize(tmp_path, tmp_path / "out", family="xc7")
+
+
+@pytest.mark.slow
+def test_keep_going_records_a_failed_run_and_synthesizes_the_chosen_layers(design, tmp_path):
+    """keep_going: a broken layer is recorded with its error, the other chosen layer is
+    synthesized and the layers not chosen are not run at all."""
+    copy = _copy(design, tmp_path)
+    wrapper = copy / "MVAU_0.v"
+    wrapper.write_text(wrapper.read_text().replace("endmodule", "assign = ;\nendmodule", 1))
+    result = synthesize(copy, tmp_path / "out", family="xc7", top=False, timeout_s=120,
+                        layers=["MVAU_0", "Thresholding_0"], keep_going=True, jobs=2)
+    assert [r.name for r in result.runs] == ["MVAU_0", "Thresholding_0"]
+    (failed,) = result.failed
+    assert failed.name == "MVAU_0" and "syntax error" in failed.error and not failed.timed_out
+    assert list(result.table["layer"]) == ["Thresholding_0"]
+    want = design["result"].table.set_index("layer").loc["Thresholding_0"]
+    assert int(result.table.iloc[0]["LUT"]) == int(want["LUT"])
+    assert not (tmp_path / "out" / "MVAU_1.stat.json").exists()
+
+
+def test_unknown_layer_is_named(design, tmp_path):
+    with pytest.raises(StepError, match="no layer MVAU_9"):
+        synthesize(design["stitched"], tmp_path / "out", family="xc7", top=False,
+                   layers=["MVAU_9"])
+
+
+def test_keep_going_records_a_timeout(design, tmp_path):
+    # far less than Yosys needs to start: the run is stopped and recorded, nothing raised
+    result = synthesize(design["stitched"], tmp_path / "out", family="xc7", top=False,
+                        layers=["MVAU_0"], keep_going=True, timeout_s=0.05)
+    (failed,) = result.failed
+    assert failed.timed_out and "did not finish within" in failed.error
+    assert result.table.empty
