@@ -85,6 +85,28 @@ def _misfit(values: np.ndarray, dt: StreamType, offset: int = 0) -> str:
             f"{value!r}; {dt.name} takes {what}")
 
 
+#: IEEE 754 bits of 1.0, without the sign, per float width: -1.0 and +1.0 differ only there
+_ONE_BITS = {4: (np.uint32, 0x3F800000, 0x7FFFFFFF),
+             8: (np.uint64, 0x3FF0000000000000, 0x7FFFFFFFFFFFFFFF)}
+
+
+def _all_plus_minus_one(values: np.ndarray) -> bool:
+    """Whether every value is -1 or +1, in passes that make no temporary arrays.
+
+    Floats: every element's bits, sign aside, are those of 1.0 exactly when the OR and
+    the AND of all elements' bits, sign aside, both are (a NaN, a 0 or a 0.5 changes
+    one of them). Integers: in [-1, 1] and none is 0."""
+    flat = values.reshape(-1)
+    if flat.dtype.kind == "f" and flat.dtype.itemsize in _ONE_BITS and flat.flags.contiguous:
+        utype, one, magnitude = _ONE_BITS[flat.dtype.itemsize]
+        bits = flat.view(utype)
+        return ((int(np.bitwise_or.reduce(bits)) & magnitude) == one
+                and (int(np.bitwise_and.reduce(bits)) & magnitude) == one)
+    if flat.dtype.kind in "iu":
+        return bool(flat.min() >= -1 and flat.max() <= 1 and np.count_nonzero(flat) == flat.size)
+    return bool((np.abs(flat) == 1).all())
+
+
 def _code_dtype(bits: int):
     for dtype, width in ((np.uint8, 8), (np.uint16, 16), (np.uint32, 32)):
         if bits <= width:
@@ -105,7 +127,7 @@ def _encode(values: np.ndarray, datatype) -> np.ndarray:
     if values.dtype == np.bool_:
         values = values.view(np.uint8)
     if dt.bipolar:
-        if values.size and not (np.abs(values) == 1).all():  # NaN is never 1
+        if values.size and not _all_plus_minus_one(values):  # NaN is never 1
             raise ValueError(_misfit(values, dt))
         return (values > 0).view(np.uint8)
     code_dtype = _code_dtype(dt.bits)
@@ -295,9 +317,11 @@ def _pack_flat(flat: np.ndarray, dt: StreamType, n: int, offset: int) -> bytes:
     return np.packbits(planes, axis=1, bitorder="little").tobytes()
 
 
-def unpack_tensor(data: bytes, datatype, elements_per_word: int, shape) -> np.ndarray:
+def unpack_tensor(data, datatype, elements_per_word: int, shape, dtype=np.int64) -> np.ndarray:
     """The bytes of a stream -> a batch of frames of ``shape`` (leading dim: the batch),
-    as int64 values. The inverse of :func:`pack_tensor`, on the same three paths."""
+    as values of ``dtype`` (int64; the driver asks for float32, FINN's output type).
+    The inverse of :func:`pack_tensor`, on the same three paths. ``data``: bytes or any
+    contiguous buffer (a uint8 array is read in place)."""
     dt = stream_type(datatype)
     n = int(elements_per_word)
     bits = dt.bits
@@ -319,28 +343,40 @@ def unpack_tensor(data: bytes, datatype, elements_per_word: int, shape) -> np.nd
         codes = codes[:, :n]
     elif bits in (16, 32, 64):
         codes = rows.view(f"<u{bits // 8}")
+    elif word_bits <= 64 and width in (1, 2, 4, 8) and n == 1:
+        # one element per word in a machine word: its low bits, no copy to widen it
+        codes = rows.view(f"<u{width}") & np.dtype(f"<u{width}").type((1 << bits) - 1)
     elif word_bits <= 64:
-        wide = np.zeros((rows.shape[0], 8), dtype=np.uint8)
-        wide[:, :width] = rows
-        packed = wide.view("<u8")  # (words, 1)
+        if width in (1, 2, 4, 8):
+            packed = rows.view(f"<u{width}").astype(np.uint64)  # (words, 1)
+        else:
+            wide = np.zeros((rows.shape[0], 8), dtype=np.uint8)
+            wide[:, :width] = rows
+            packed = wide.view("<u8")  # (words, 1)
         shifts = np.arange(n, dtype=np.uint64) * np.uint64(bits)
         codes = (packed >> shifts) & np.uint64((1 << bits) - 1)
     else:
         planes = np.unpackbits(rows, axis=1, bitorder="little")[:, :word_bits]
         planes = planes.reshape(-1, bits).astype(np.uint64)
         codes = np.bitwise_or.reduce(planes << np.arange(bits, dtype=np.uint64), axis=1)
-    return _decode_fast(codes.reshape(-1), dt).reshape(shape)
+    return _decode_fast(codes.reshape(-1), dt, np.dtype(dtype)).reshape(shape)
 
 
-def _decode_fast(codes: np.ndarray, dt: StreamType) -> np.ndarray:
-    """Codes -> int64 values, the same as :func:`decode_elements` without its masking
-    (codes from :func:`unpack_tensor` hold exactly ``bits`` bits)."""
+def _decode_fast(codes: np.ndarray, dt: StreamType, dtype=np.int64) -> np.ndarray:
+    """Codes -> values of ``dtype``, the same as :func:`decode_elements` without its
+    masking (codes from :func:`unpack_tensor` hold exactly ``bits`` bits). Small types
+    are decoded in the narrowest signed integer that holds them, then converted once."""
+    # a signed type with room for every code and the sign bit's weight
+    work = next(t for t, b in ((np.int8, 8), (np.int16, 16), (np.int32, 32), (np.int64, 65))
+                if dt.bits < b)
     if dt.bipolar:
-        return codes.astype(np.int64) * 2 - 1
-    if dt.signed and dt.bits < 64:
-        sign = np.int64(1 << (dt.bits - 1))
-        return (codes.astype(np.int64) ^ sign) - sign
-    return codes.astype(np.int64)
+        values = codes.astype(work) * work(2) - work(1)
+    elif dt.signed and dt.bits < 64:
+        sign = work(1 << (dt.bits - 1))
+        values = (codes.astype(work) ^ sign) - sign
+    else:
+        values = codes
+    return values.astype(dtype, copy=False)
 
 
 def hex_lines(words: list[int], word_bits: int) -> str:

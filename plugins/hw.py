@@ -21,6 +21,7 @@ set them; depths a user set are kept by the automatic sizing.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -243,11 +244,24 @@ def measure_rtlsim_performance(model, cfg, ctx):
         "fclk[mhz]": fclk_mhz,
         "stable_throughput[images/s]": fclk_mhz * 1e6 / interval,
         "interval_cycles": interval,
+        "batch_within_2pct_of_stable": batch_within_2pct_of_stable(cycles, frames, interval),
         "backpressure": cfg.rtlsim_backpressure,
         "simulated_cycles_per_second": cycles / result.stats["wall_seconds"],
     }
     ctx.write_report("rtlsim_performance.json", report)
     return model
+
+
+def batch_within_2pct_of_stable(cycles: int, frames: int, interval: float) -> int:
+    """The smallest batch whose throughput (frames over the batch's cycles, fill and drain
+    included, as ``throughput[images/s]`` and the driver's throughput_test measure it) is
+    within 2% of the stable throughput.
+
+    A batch of N takes ``first + (N - 1) * interval`` cycles, ``first`` being what one frame
+    takes alone (from this run: ``cycles - (frames - 1) * interval``); its rate is at least
+    98% of the stable one from ``N >= 49 * (first - interval) / interval`` on."""
+    first = cycles - (frames - 1) * interval
+    return max(1, math.ceil(49 * (first - interval) / interval - 1e-9))
 
 
 def rtlsim_execute(model, x, stitched_dir: Path, layer_kinds, backpressure: float = 0.0):

@@ -157,6 +157,10 @@ def _not_run(ctx, purpose: str, why: str, scripts: list[dict],
     status = {"vivado": "not run", "why": why, "scripts": scripts}
     if instead:
         status["instead"] = instead
+    if missing:  # what later steps (the deployment package) tell the user in turn
+        status["missing"] = list(missing)
+    if make:
+        status["make"] = make
     ctx.write_report(f"vivado_{purpose}.json", status)
     ctx.report_output(OUTPUT_OF[purpose], "prepared", missing=list(missing), make=make,
                       why=why, scripts=[s["script"] for s in scripts])

@@ -126,3 +126,28 @@ def test_script_headers_name_the_script_and_the_order(tmp_path, no_vivado):  # n
     shell = "\n".join((out / "bitfile" / "zynq_shell.tcl").read_text().splitlines()[:10])
     assert "Run order: it needs the packaged IP, so run package_ip.tcl first" in shell
     assert "source package_ip.tcl; source zynq_shell.tcl" in shell
+
+
+@pytest.mark.slow
+def test_deployment_package_of_a_bitfile_build_without_vivado(tmp_path, no_vivado, capsys):  # noqa: F811
+    """A bitfile build with the driver and package but no Vivado: MISSING.md and the
+    summary both say the package lacks the bitstream and which scripts, in which order,
+    make it; the package is only prepared (it runs on the simulated accelerator)."""
+    out = tmp_path / "b"
+    args = ["--board", "Pynq-Z1", *FAST, "--generate-outputs",
+            "estimate_reports,bitfile,pynq_driver,deployment_package"]
+    assert _run(out, *args) == 0
+    last = _last_line(capsys.readouterr().out)
+    status = read_json(out / "build_status.json")
+    package = status["outputs"]["deployment_package"]
+    assert package["status"] == "prepared"
+    assert package["missing"] == ["deploy/bitfile/finn-accel.bit", "deploy/bitfile/finn-accel.hwh"]
+    assert "Vivado did not run" in package["why"]
+    make = package["make"]
+    assert make.index("package_ip.tcl") < make.index("zynq_shell.tcl") < make.index("MISSING.md")
+    assert "deployment_package prepared" in last and "deploy/bitfile/finn-accel.bit" in last
+    assert "package_ip.tcl" in last
+    missing = (out / "deploy" / "MISSING.md").read_text()
+    assert "bitfile/finn-accel.bit" in missing and "Vivado did not run" in missing
+    assert missing.index("package_ip.tcl") < missing.index("zynq_shell.tcl")
+    assert (out / "deploy" / "deploy.zip").is_file()

@@ -103,6 +103,44 @@ def test_throughput_test_metrics_match_rtlsim_performance(builds, tmp_path):
     assert abs(ratio - 1) <= 0.02, (metrics, perf)
     # FINN's text form reads back as the same dict
     assert json.loads((tmp_path / "nw_metrics.txt").read_text()) == metrics
+    assert abs(metrics["stable_throughput[images/s]"] / perf["stable_throughput[images/s]"]
+               - 1) <= 0.02
+
+
+@pytest.mark.parametrize("batch", ["smallest", 1000])
+def test_throughput_of_user_batches_matches_the_stable_throughput(builds, tmp_path, batch):
+    """At the batch sizes users run (from the smallest the report names, to 1000), the
+    simulated throughput, fill and drain included, is within 2% of rtlsim's stable one;
+    the driver's own stable figure equals it at any batch."""
+    build = builds("cybsec-mlp-w2a2")
+    perf = read_json(build / "report" / "rtlsim_performance.json")
+    n = perf["batch_within_2pct_of_stable"] if batch == "smallest" else batch
+    assert 1 <= perf["batch_within_2pct_of_stable"] <= 1000
+    result = run_driver(build / "driver", "--exec_mode", "throughput_test", "--platform",
+                        "sim", "--batchsize", n, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = read_json(tmp_path / "nw_metrics.json")
+    stable = perf["stable_throughput[images/s]"]
+    assert 0.98 <= metrics["throughput[images/s]"] / stable <= 1.0 + 1e-9, (n, metrics, perf)
+    assert metrics["stable_throughput[images/s]"] == pytest.approx(stable, rel=0.02)
+    # the cycles of a batch: one frame alone, then one interval per further frame
+    first = perf["cycles"] - (perf["N"] - 1) * perf["interval_cycles"]
+    assert metrics["cycles"] == pytest.approx(first + (n - 1) * perf["interval_cycles"],
+                                              rel=0.01)
+
+
+def test_sim_backend_removes_its_batch_folder(builds, tmp_path):
+    build = builds("cybsec-mlp-w2a2")
+    code = ("import sys, tempfile, glob; sys.path.insert(0, sys.argv[1]); "
+            "from driver_base import FINNExampleOverlay; import numpy as np; "
+            "a = FINNExampleOverlay(platform='sim', batch_size=2); "
+            "t = a._backend.tmp; a.execute(np.ones((2, 600), np.float32)); "
+            "print(t.is_dir()); del a; import gc; gc.collect(); print(t.is_dir(), t)")
+    out = subprocess.run([sys.executable, "-c", code, str(build / "driver")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    during, after, folder = out.stdout.split()
+    assert (during, after) == ("True", "False") and "dfx-driver-sim-" in folder
 
 
 def test_driver_runs_in_a_venv_with_only_numpy(builds, tmp_path):

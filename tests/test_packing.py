@@ -129,3 +129,41 @@ def test_large_batches_pack_in_blocks_to_the_same_bytes(dt_name, elems):
     bad[-1, -1] = 0.5
     with pytest.raises(ValueError, match=f"element {bad.size - 1} .*0.5"):
         pack_tensor(bad, dt, elems)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.int16, np.int64])
+@pytest.mark.parametrize("bad", [0.0, -0.0, 0.5, 2.0, -1.0000001, np.nan, np.inf, -3])
+def test_bipolar_check_finds_every_non_bipolar_value(dtype, bad):
+    """The bipolar check (bit tests for floats, range and zero count for integers) takes
+    exactly -1 and +1, whatever the input's type and wherever the bad value is."""
+    x = np.where(np.arange(24) % 3 == 0, -1, 1).astype(dtype).reshape(2, 12)
+    assert pack_tensor(x, "BIPOLAR", 12) == _reference_bytes(x, "BIPOLAR", 1, 12)
+    value = np.asarray(bad, dtype=np.float64)
+    if np.dtype(dtype).kind in "iu":
+        if not np.isfinite(value) or value != np.round(value):
+            return  # not representable in an integer array
+    x[1, 5] = dtype(value) if np.dtype(dtype).kind == "f" else int(value)
+    if np.dtype(dtype).kind == "f" and np.float64(x[1, 5]) in (-1.0, 1.0):
+        return  # rounded to +-1 by the narrower float: a valid value
+    with pytest.raises(ValueError, match="BIPOLAR: element 17 "):
+        pack_tensor(x, "BIPOLAR", 12)
+    with pytest.raises(ValueError, match="BIPOLAR: element 17 "):
+        pack_tensor(np.asfortranarray(x), "BIPOLAR", 12)  # not contiguous in C order
+
+
+@pytest.mark.parametrize("dt_name,elems", [("INT12", 1), ("UINT5", 3), ("INT4", 7),
+                                           ("BIPOLAR", 10), ("INT24", 1), ("UINT9", 2)])
+def test_unpack_to_float32_from_an_array(dt_name, elems):
+    """unpack_tensor(..., dtype=float32) on a uint8 array gives what the int64 unpack of
+    the bytes gives, converted (the driver's output path)."""
+    dt = DataType[dt_name]
+    rng = np.random.default_rng(11)
+    if dt_name == "BIPOLAR":
+        y = rng.choice([-1, 1], size=(9, elems * 2))
+    else:
+        y = rng.integers(int(dt.min()), int(dt.max()), size=(9, elems * 2), endpoint=True)
+    data = pack_tensor(y, dt, elems)
+    ints = unpack_tensor(data, dt, elems, y.shape)
+    assert np.array_equal(ints, y) and ints.dtype == np.int64
+    floats = unpack_tensor(np.frombuffer(data, np.uint8), dt, elems, y.shape, dtype=np.float32)
+    assert floats.dtype == np.float32 and np.array_equal(floats, y.astype(np.float32))

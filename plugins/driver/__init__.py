@@ -109,6 +109,21 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _missing_bitfile(build: Path) -> tuple[list[str], str, str]:
+    """What a build without a bitfile lacks, why, and what makes it: from the bitfile
+    step's ``report/vivado_bitfile.json`` when it ran (the scripts it wrote, in order)."""
+    try:
+        status = json.loads((build / "report" / "vivado_bitfile.json").read_text())
+    except (OSError, ValueError):
+        status = {}
+    if status.get("vivado") == "not run" and status.get("make"):
+        return (status.get("missing") or ["bitfile/finn-accel.bit"],
+                f"Vivado did not run: {status.get('why', 'not found')}", status["make"])
+    return (["bitfile/finn-accel.bit", "bitfile/finn-accel.hwh"],
+            "the build did not ask for a bitfile",
+            "build with --generate-outputs bitfile where Vivado is installed")
+
+
 def _bitfile(build: Path) -> Path | None:
     for name in ("finn-accel.bit", "dfx_accel.xclbin", "finn-accel.xclbin"):
         if (build / "bitfile" / name).is_file():
@@ -179,16 +194,22 @@ def deployment_package(model, cfg, ctx):
         if hwh.is_file():
             shutil.copyfile(hwh, bitdir / hwh.name)
     else:
+        missing, why, make = _missing_bitfile(build)
         (bitdir / "README.md").write_text("No bitfile in this package: see ../MISSING.md.\n")
         (deploy / "MISSING.md").write_text(
             "# Missing from this package\n\n"
-            "- `bitfile/`: no bitstream (`.bit` + `.hwh`) or `.xclbin`. The build did not run\n"
-            "  Vivado (see `report/vivado_bitfile.json` of the build); the scripts that make\n"
-            "  it are in the build's `bitfile/` folder (`zynq_shell.tcl`, or the Alveo\n"
-            "  scripts). Build with `--generate-outputs bitfile` where Vivado is installed.\n"
+            f"- `bitfile/`: no bitstream: the build has no {', '.join(missing)} ({why}).\n"
+            f"  To make it: {make}.\n"
+            "  Then build again (or copy the files into `bitfile/` here).\n"
             "- Until then the driver runs the simulated accelerator:\n"
             "  `python driver/driver.py --exec_mode execute --platform sim`.\n")
-        ctx.log.warning("deployment package without a bitfile: deploy/MISSING.md says why")
+        ctx.log.warning("deployment package without a bitfile (%s): deploy/MISSING.md says "
+                        "what makes it", why)
+        # the summary and build_status.json say it too: the package is for the
+        # simulated accelerator only, until the bitfile exists
+        ctx.report_output("deployment_package", "prepared", files=[f"{DEPLOY_DIR}/deploy.zip"],
+                          missing=[f"{DEPLOY_DIR}/bitfile/{Path(m).name}" for m in missing],
+                          why=why, make=f"{make}; then build again (see {DEPLOY_DIR}/MISSING.md)")
     dataset = cfg.get("deployment_dataset")
     if dataset:
         src = Path(dataset)
