@@ -101,11 +101,14 @@ QUICK_POINTS = (
     Point("tfc-w1a1", "mid", {}, ("MVAU_2",)),
     # MVAU, PE > 32
     Point("cybsec-mlp-w2a2", "mid", {"MVAU_1": {"PE": 64, "SIMD": 1}}, ("MVAU_1",)),
-    Point("digits-w4a4", "mid", {"MVAU_0": {"PE": 64, "SIMD": 1}}, ("MVAU_0",)),
+    Point("tfc-w1a1", "mid", {"MVAU_2": {"PE": 64, "SIMD": 1}}, ("MVAU_2",)),
     # MVAU, weight stream SIMD x bits > 36
     Point("cybsec-mlp-w2a2", "mid", {"MVAU_2": {"PE": 2, "SIMD": 32}}, ("MVAU_2",)),
-    Point("tfc-w1a1", "mid", {"MVAU_1": {"PE": 4, "SIMD": 64}}, ("MVAU_1",)),
+    Point("tfc-w1a1", "mid", {"MVAU_1": {"PE": 1, "SIMD": 64}}, ("MVAU_1",)),
     # MVAU, a deep weight ROM forced to logic where block RAM is cheaper for Yosys
+    # (4096 x 4 bits), and one where logic is cheaper anyway (inside: 1024 x 8 bits)
+    Point("digits-w4a4", "mid", {"MVAU_0": {"PE": 1, "SIMD": 1, "ram_style": "distributed"}},
+          ("MVAU_0",)),
     Point("digits-w4a4", "mid", {"MVAU_1": {"PE": 1, "SIMD": 2, "ram_style": "distributed"}},
           ("MVAU_1",)),
     # Thresholding inside, and PE > 8
