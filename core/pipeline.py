@@ -497,6 +497,7 @@ class Build:
                 if not cached:
                     if model is None:
                         model = self._load_input(model_file, source)
+                    model_bytes = None  # the previous step's: not kept while this one runs
                     model, reports = self._run_one(step, model, claim.files_dir)
                     # serialized once: the same bytes go to the cache, to
                     # intermediate_models and (after the last step) to final_model.onnx
