@@ -14,7 +14,8 @@ each chose (both must meet the cycle budget; dfx picks the cheapest folding that
 
 FINN is not a dependency of dfx. Give the Python of an environment where FINN is installed
 (``--finn-python`` or ``FINN_PYTHON``; for example a throw-away venv with ``pip install
-finn-plus``). Without one, the benchmark says so and prints dfx's figures only.
+finn-plus psutil``: finn-plus 1.6.1 imports psutil but does not declare it). Without
+one, the benchmark says so and prints dfx's figures only.
 
 FINN is driven through its Python API (``build_dataflow_cfg`` with
 ``estimate_only_dataflow_steps``), from a small script this benchmark writes. finn-plus
