@@ -13,9 +13,11 @@ Each stage reads what the one before it wrote, never the layers again: a plugin
 that overrides ``dfx_hw_codegen`` or ``dfx_ip_stitch`` changes what every later
 stage builds.
 
-FIFO depths live on the layers as FINN's ``inFIFODepths`` (the FIFO before a
-layer) and ``outFIFODepths`` (after the last layer), so a folding config can
-set them; depths a user set are kept by the automatic sizing.
+FIFO depths live on the layers as FINN's ``inFIFODepths`` (one per input port:
+the FIFO on the stream into it) and ``outFIFODepths`` (the FIFO after the
+accelerator's output), so a folding config can set them; depths a user set are
+kept by the automatic sizing. There is one FIFO per stream of the dataflow graph
+(:mod:`dfx.dataflow`), named after the stream's consumer.
 """
 
 from __future__ import annotations
@@ -37,20 +39,17 @@ USER_FIFOS_KEY = "dfx_user_fifo_depths"
 
 
 def fifo_depths(model, layer_kinds) -> dict[str, int]:
-    """``fifo_<i>`` -> depth, from the layers' inFIFODepths / outFIFODepths."""
-    layers = layer_kinds.hw_layers(model)
-    depths = {}
-    for index, layer in enumerate(layers):
-        depths[f"fifo_{index}"] = int(layer.get("inFIFODepths")[0])
-    depths[f"fifo_{len(layers)}"] = int(layers[-1].get("outFIFODepths")[0])
-    return depths
+    """FIFO name (``fifo_<i>``, ...) -> depth, from the layers' inFIFODepths /
+    outFIFODepths (see :mod:`dfx.dataflow`)."""
+    from dfx.dataflow import DataflowGraph
+
+    return DataflowGraph(model, layer_kinds).fifo_depths()
 
 
 def set_fifo_depths_on_model(model, layer_kinds, depths: dict[str, int]) -> None:
-    layers = layer_kinds.hw_layers(model)
-    for index, layer in enumerate(layers):
-        layer.set("inFIFODepths", [int(depths[f"fifo_{index}"])])
-    layers[-1].set("outFIFODepths", [int(depths[f"fifo_{len(layers)}"])])
+    from dfx.dataflow import DataflowGraph
+
+    DataflowGraph(model, layer_kinds).set_fifo_depths(depths)
 
 
 def user_fifos(model) -> set[str]:
@@ -60,9 +59,13 @@ def user_fifos(model) -> set[str]:
 
 
 def random_frames(model, layer_kinds, frames: int, seed: int = 0) -> np.ndarray:
-    """Random valid input frames for the hardware chain (for FIFO sizing and timing)."""
-    first = layer_kinds.hw_layers(model)[0]
-    spec = first.input_stream()
+    """Random valid input frames for the accelerator's input stream (for FIFO sizing and
+    timing)."""
+    from dfx.dataflow import DataflowGraph
+
+    graph = DataflowGraph(model, layer_kinds)
+    edge = graph.single_input()
+    spec = graph.by_name[edge.consumer].input_streams()[edge.consumer_port]
     dt = spec.datatype
     rng = np.random.default_rng(seed)
     shape = (frames, spec.elems_per_frame)
@@ -251,12 +254,13 @@ def measure_rtlsim_performance(model, cfg, ctx):
 
 
 def rtlsim_execute(model, x, stitched_dir: Path, layer_kinds, backpressure: float = 0.0):
-    """Run ``model`` with its hardware chain simulated by Verilator (software around it)."""
+    """Run ``model`` with its hardware layers simulated by Verilator (software around
+    them)."""
+    from dfx.dataflow import DataflowGraph
     from dfx.execute import execute
     from dfx.plugins.rtlsim import simulate
 
-    layers = layer_kinds.hw_layers(model)
-    out_shape = model.get_tensor_shape(layers[-1].node.output[0])
+    out_shape = model.get_tensor_shape(DataflowGraph(model, layer_kinds).single_output().tensor)
 
     def hardware(h):
         result = simulate(stitched_dir, np.asarray(h).reshape(len(h), -1),

@@ -109,7 +109,7 @@ endmodule
 
 @dataclass
 class Stage:
-    """One module in the stitched chain, with its input and output stream."""
+    """One module instance in the stitched top, with its stream ports."""
 
     instance: str
     module: str
@@ -118,6 +118,23 @@ class Stage:
     out_width: int
     params: dict = field(default_factory=dict)
     group: str = ""  # a FIFO split into a chain: the name of the FIFO it is part of
+    #: (port, width) of each input and output; FINN's in0_V / out_V when not given
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.inputs = self.inputs or [("in0_V", self.in_width)]
+        self.outputs = self.outputs or [("out_V", self.out_width)]
+
+
+@dataclass
+class Link:
+    """One AXI-Stream wire bundle ``s<k>`` of the top: a driver's output port to a
+    sink's input port (stage index, port name); stage ``None`` is the top's port."""
+
+    width: int
+    driver: tuple
+    sink: tuple = (None, None)
 
 
 def stitch(model, layer_kinds, out_dir: Path, fifo_depths: dict[str, int] | None = None,
@@ -139,10 +156,13 @@ def stitch_manifest(manifest: dict, root: Path, out_dir: Path,
 
     ``root`` is the folder the manifest's paths are relative to. Every module's
     files and library files are copied (flat) into ``out_dir`` with the stream
-    units' library files. ``fifo_depths`` maps FIFO instance names (``fifo_<i>``:
-    before layer i, and ``fifo_<n>`` after the last layer) to depths. Returns the
-    stitch description (written as ``stitch.json``): stream widths, frame sizes,
-    FIFOs, stages, modules and their files, the library files.
+    units' library files. The manifest's streams are the edges of the dataflow
+    graph: each gets a FIFO (named by the stream's ``fifo``: ``fifo_<i>`` before
+    layer i, ``fifo_<n>`` after the last layer, see :mod:`dfx.dataflow`) and, where
+    the producer's and the consumer's word widths differ, a width converter.
+    ``fifo_depths`` maps FIFO names to depths. Returns the stitch description
+    (written as ``stitch.json``): stream widths, frame sizes, FIFOs, stages, the
+    links between them, modules and their files, the library files.
     """
     from dfx.plugins.layers.stream import STREAM_UNITS, StreamingFIFO, WidthConverter
 
@@ -178,93 +198,161 @@ def stitch_manifest(manifest: dict, root: Path, out_dir: Path,
             "files": [copy(root / f, f"layer {module['layer']}") for f in module["files"]]}
 
     stages: list[Stage] = []
+    links: list[Link] = []
     fifos = []
+    top_inputs = [s for s in manifest["streams"] if s["producer"] is None]
+    top_outputs = [s for s in manifest["streams"] if s["consumer"] is None]
+    for what, ends in (("input", top_inputs), ("output", top_outputs)):
+        if len(ends) != 1:
+            raise ValueError(f"the manifest has {len(ends)} accelerator {what} streams "
+                             f"({', '.join(s['name'] for s in ends) or 'none'}); the "
+                             f"stitched top has one input and one output stream")
 
-    def add_fifo(index: int, side: dict, between: str):
-        name = f"fifo_{index}"
+    def connect(stage_index: int, driver: tuple, width: int) -> None:
+        """A new link from ``driver`` into the next unconnected input of stage
+        ``stage_index`` (links are numbered as the stages take their inputs)."""
+        links.append(Link(width, driver, (stage_index, None)))
+
+    def add_fifo(name: str, side: dict, between: str, stream: str, driver: tuple) -> tuple:
         depth = int(fifo_depths.get(name, default_depth))
         width = side["width"]
         style = options["large_fifo_mem_style"] if depth > LARGE_FIFO_WORDS else "auto"
         pieces = split_depth(depth) if options["split_large_fifos"] else [depth]
         fifos.append({"name": name, "depth": depth, "width": width, "between": between,
-                      "words_per_frame": side["words_per_frame"], "ram_style": style,
-                      **({"pieces": pieces} if len(pieces) > 1 else {})})
+                      "stream": stream, "words_per_frame": side["words_per_frame"],
+                      "ram_style": style, **({"pieces": pieces} if len(pieces) > 1 else {})})
         for j, piece in enumerate(pieces):
             piece_style = options["large_fifo_mem_style"] if piece > LARGE_FIFO_WORDS else "auto"
             stages.append(Stage(name if len(pieces) == 1 else f"{name}_part{j}",
                                 StreamingFIFO.module, StreamingFIFO.kind, width, width,
                                 StreamingFIFO.params(width, piece, piece_style), group=name))
+            connect(len(stages) - 1, driver, width)
+            driver = (len(stages) - 1, "out_V")
+        return driver
+
+    stage_of: dict[str, int] = {}  # layer -> its stage index
+
+    def ports(module: dict, key: str, single: str, default_port: str) -> list[dict]:
+        if module.get(key):
+            return module[key]
+        return [{"port": default_port, "stream": module[single]}]
 
     for index, module in enumerate(modules):
-        stream = streams[module["input"]]
-        src, dst = stream["producer_side"], stream["consumer_side"]
-        if index > 0:
-            # The width converter comes first and the FIFO after it, at the consumer's
-            # width: a layer reads its input only in its first fold (it reuses the words
-            # for the others), so whole words must be waiting for it. Behind a FIFO, an
-            # upsizing converter would pack them only while the layer waits.
-            if WidthConverter.needed(src, dst):
-                stages.append(Stage(f"dwc_{index}", WidthConverter.module, WidthConverter.kind,
-                                    src["width"], dst["width"],
-                                    WidthConverter.params(src, dst)))
-            add_fifo(index, dst, f"{stream['producer']} -> {module['layer']}")
-        else:
-            add_fifo(0, dst, f"input -> {module['layer']}")
-        out_side = streams[module["output"]]["producer_side"]
-        stages.append(Stage(module["layer"], module["module"], "layer", dst["width"],
-                            out_side["width"]))
-    last = modules[-1]
-    last_out = streams[last["output"]]["producer_side"]
-    add_fifo(len(modules), last_out, f"{last['layer']} -> output")
+        ins = ports(module, "inputs", "input", "in0_V")
+        outs = ports(module, "outputs", "output", "out_V")
+        drivers = []
+        for port in ins:
+            stream = streams[port["stream"]]
+            src, dst = stream["producer_side"], stream["consumer_side"]
+            fifo = stream.get("fifo") or f"fifo_{index}"
+            if stream["producer"] is None:
+                driver = (None, "s_axis_0")
+                between = f"input -> {module['layer']}"
+            else:
+                driver = (stage_of[stream["producer"]], stream.get("producer_port") or "out_V")
+                between = f"{stream['producer']} -> {module['layer']}"
+                # The width converter comes first and the FIFO after it, at the consumer's
+                # width: a layer reads its input only in its first fold (it reuses the
+                # words for the others), so whole words must be waiting for it. Behind a
+                # FIFO, an upsizing converter would pack them only while the layer waits.
+                if WidthConverter.needed(src, dst):
+                    stages.append(Stage(fifo.replace("fifo_", "dwc_", 1), WidthConverter.module,
+                                        WidthConverter.kind, src["width"], dst["width"],
+                                        WidthConverter.params(src, dst)))
+                    connect(len(stages) - 1, driver, src["width"])
+                    driver = (len(stages) - 1, "out_V")
+            drivers.append(add_fifo(fifo, dst, between, stream["name"], driver))
+        in_widths = [(p["port"], streams[p["stream"]]["consumer_side"]["width"]) for p in ins]
+        out_widths = [(p["port"], streams[p["stream"]]["producer_side"]["width"])
+                      for p in outs]
+        stages.append(Stage(module["layer"], module["module"], "layer", in_widths[0][1],
+                            out_widths[0][1], inputs=in_widths, outputs=out_widths))
+        stage_of[module["layer"]] = len(stages) - 1
+        for driver, (_, width) in zip(drivers, in_widths):
+            connect(len(stages) - 1, driver, width)
 
-    first_in = streams[modules[0]["input"]]["consumer_side"]
+    (out_stream,) = top_outputs
+    last_out = out_stream["producer_side"]
+    producer = out_stream["producer"]
+    driver = add_fifo(out_stream.get("fifo") or f"fifo_{len(modules)}", last_out,
+                      f"{producer} -> output", out_stream["name"],
+                      (stage_of[producer], out_stream.get("producer_port") or "out_V"))
+    links.append(Link(last_out["width"], driver, (None, "m_axis_0")))
+    _name_sink_ports(stages, links)
+
+    (in_stream,) = top_inputs
+    first_in = in_stream["consumer_side"]
 
     def side_info(side: dict, tensor: str) -> dict:
         return {"tensor": tensor, "elems": side["elems"], "datatype": side["datatype"],
                 "width": side["width"], "tdata_width": padded_bits(side["width"]),
                 "words_per_frame": side["words_per_frame"]}
 
+    def end_name(end: tuple) -> str:
+        return stages[end[0]].instance if end[0] is not None else \
+            ("input" if end[1].startswith("s_axis") else "output")
+
     info = {
         "top": "dfx_top",
-        "input": side_info(first_in, streams[modules[0]["input"]]["tensor"]),
-        "output": side_info(last_out, streams[last["output"]]["tensor"]),
+        "input": side_info(first_in, in_stream["tensor"]),
+        "output": side_info(last_out, out_stream["tensor"]),
         "layers": [m["layer"] for m in modules],
         "max_layer_cycles": max(int(m["cycles"]) for m in modules),
         "fifos": fifos,
         "stages": [{"instance": s.instance, "module": s.module, "kind": s.kind,
-                    "in_width": s.in_width, "out_width": s.out_width, "params": s.params}
+                    "in_width": s.in_width, "out_width": s.out_width, "params": s.params,
+                    **({"inputs": [p for p, _ in s.inputs], "outputs": [p for p, _ in s.outputs]}
+                       if s.kind == "layer" else {})}
                    for s in stages],
+        "links": [{"name": f"s{k}", "width": link.width, "from": end_name(link.driver),
+                   "from_port": link.driver[1], "to": end_name(link.sink),
+                   "to_port": link.sink[1]} for k, link in enumerate(links)],
         "modules": module_files,
         "library": sorted(library),
     }
     for stage in info["stages"]:
         if stage["kind"] != "layer":
             stage["sources"] = [f"{stage['module']}.v"]
-    (out_dir / "dfx_top.v").write_text(_top_verilog(stages, info))
+    (out_dir / "dfx_top.v").write_text(_top_verilog(stages, links, info))
     # every source, dfx_top.v included
     info["files"] = sorted({"dfx_top.v", *copied})
     (out_dir / "stitch.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
-def _top_verilog(stages: list[Stage], info: dict) -> str:
+def _name_sink_ports(stages: list[Stage], links: list[Link]) -> None:
+    """Each stage's links arrive in port order: give them the port names."""
+    taken: dict[int, int] = {}
+    for link in links:
+        index = link.sink[0]
+        if index is None:
+            continue
+        k = taken.get(index, 0)
+        link.sink = (index, stages[index].inputs[k][0])
+        taken[index] = k + 1
+
+
+def _top_verilog(stages: list[Stage], links: list[Link], info: dict) -> str:
     in_w, out_w = info["input"]["width"], info["output"]["width"]
     in_tw, out_tw = info["input"]["tdata_width"], info["output"]["tdata_width"]
-    n = len(stages)
+    n_links = len(links)
     fifo_stages = [s for s in stages if s.kind == "fifo"]
     # one occupancy per FIFO; a FIFO split into a chain holds what its parts hold
     groups: dict[str, list[str]] = {}
     for s in fifo_stages:
         groups.setdefault(s.group or s.instance, []).append(s.instance)
     group_index = {name: i for i, name in enumerate(groups)}
+    # the wire bundle s<k> of every stage port (link k)
+    port_wire: dict[tuple, int] = {}
+    for k, link in enumerate(links):
+        port_wire[link.driver] = k
+        port_wire[link.sink] = k
     decl = []
     body = []
-    # stream k connects stage k-1 -> stage k; stream 0 is the top input, stream n the output
-    for k in range(n + 1):
-        width = stages[k].in_width if k < n else stages[-1].out_width
-        decl.append(f"    wire [{width - 1}:0] s{k}_tdata;\n    wire s{k}_tvalid;\n"
+    for k, link in enumerate(links):
+        decl.append(f"    wire [{link.width - 1}:0] s{k}_tdata;\n    wire s{k}_tvalid;\n"
                     f"    wire s{k}_tready;")
-    for k, stage in enumerate(stages):
+    for index, stage in enumerate(stages):
         params = ""
         if stage.params:
             plist = ", ".join(f".{p}({verilog_param(v)})" for p, v in stage.params.items())
@@ -275,13 +363,16 @@ def _top_verilog(stages: list[Stage], info: dict) -> str:
             wire = (f"fifo_occupancy_{i}_unused" if len(groups[stage.group or stage.instance])
                     == 1 else f"{stage.instance}_occupancy_unused")
             extra = f",\n        .occupancy({wire})"
+        connections = []
+        for port, _ in (*stage.inputs, *stage.outputs):
+            k = port_wire[(index, port)]
+            connections.append(f".{port}_TDATA(s{k}_tdata), .{port}_TVALID(s{k}_tvalid), "
+                               f".{port}_TREADY(s{k}_tready)")
+        ports = ",\n        ".join(connections)
         body.append(
             f"    {stage.module}{params} {stage.instance} (\n"
             f"        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),\n"
-            f"        .in0_V_TDATA(s{k}_tdata), .in0_V_TVALID(s{k}_tvalid), "
-            f".in0_V_TREADY(s{k}_tready),\n"
-            f"        .out_V_TDATA(s{k + 1}_tdata), .out_V_TVALID(s{k + 1}_tvalid), "
-            f".out_V_TREADY(s{k + 1}_tready){extra}\n    );")
+            f"        {ports}{extra}\n    );")
     sim_ports = ""
     sim_decl = ""
     if fifo_stages:
@@ -296,15 +387,19 @@ def _top_verilog(stages: list[Stage], info: dict) -> str:
                 total = " + ".join(f"{part}_occupancy_unused" for part in parts)
                 decl.append(f"    wire [31:0] fifo_occupancy_{i}_unused = {total};")
         sim_ports = (f",\n    output wire [{32 * len(groups) - 1}:0] dbg_fifo_occupancy,\n"
-                     f"    output wire [{n:d}:0] dbg_valid,\n    output wire [{n:d}:0] dbg_ready")
-        valid = ", ".join(f"s{k}_tvalid" for k in reversed(range(n + 1)))
-        ready = ", ".join(f"s{k}_tready" for k in reversed(range(n + 1)))
+                     f"    output wire [{n_links - 1:d}:0] dbg_valid,\n"
+                     f"    output wire [{n_links - 1:d}:0] dbg_ready")
+        valid = ", ".join(f"s{k}_tvalid" for k in reversed(range(n_links)))
+        ready = ", ".join(f"s{k}_tready" for k in reversed(range(n_links)))
         sim_decl = "\n".join(
             [f"    assign dbg_fifo_occupancy = {{{occ}}};",
                f"    assign dbg_valid = {{{valid}}};", f"    assign dbg_ready = {{{ready}}};"])
+    k_in = port_wire[(None, "s_axis_0")]
+    k_out = port_wire[(None, "m_axis_0")]
     pad_in = f"    wire [{in_tw - 1}:0] unused_in_padding = s_axis_0_tdata;\n" \
         if in_tw > in_w else ""
-    out_assign = (f"{{{out_tw - out_w}'b0, s{n}_tdata}}" if out_tw > out_w else f"s{n}_tdata")
+    out_assign = (f"{{{out_tw - out_w}'b0, s{k_out}_tdata}}" if out_tw > out_w
+                  else f"s{k_out}_tdata")
     stage_names = ", ".join(s.instance for s in stages)
     return f"""// Generated by dfx: the stitched accelerator.
 // Stages: {stage_names}
@@ -326,12 +421,12 @@ module dfx_top (
 `ifdef DFX_SIM
 {sim_decl}
 `endif
-{pad_in}    assign s0_tdata = s_axis_0_tdata[{in_w - 1}:0];
-    assign s0_tvalid = s_axis_0_tvalid;
-    assign s_axis_0_tready = s0_tready;
+{pad_in}    assign s{k_in}_tdata = s_axis_0_tdata[{in_w - 1}:0];
+    assign s{k_in}_tvalid = s_axis_0_tvalid;
+    assign s_axis_0_tready = s{k_in}_tready;
     assign m_axis_0_tdata = {out_assign};
-    assign m_axis_0_tvalid = s{n}_tvalid;
-    assign s{n}_tready = m_axis_0_tready;
+    assign m_axis_0_tvalid = s{k_out}_tvalid;
+    assign s{k_out}_tready = m_axis_0_tready;
 
 {chr(10).join(body)}
 endmodule

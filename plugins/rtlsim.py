@@ -102,7 +102,7 @@ def _harness_source(info: dict) -> str:
         "@IN_WORDS@": str(info["input"]["words_per_frame"]),
         "@OUT_WORDS@": str(info["output"]["words_per_frame"]),
         "@N_FIFOS@": str(n_fifos),
-        "@N_STREAMS@": str(len(info["stages"]) + 1),
+        "@N_STREAMS@": str(len(_links(info))),
     }
     text = HARNESS.read_text()
     for key, value in values.items():
@@ -333,9 +333,18 @@ def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed:
     return SimResult(outputs, stats)
 
 
+def _links(info: dict) -> list[dict]:
+    """The top's stream links (``stitch.json`` of a chain written before links existed:
+    stage k-1 -> stage k)."""
+    if "links" in info:
+        return info["links"]
+    names = ["input"] + [s["instance"] for s in info["stages"]] + ["output"]
+    return [{"name": f"s{k}", "from": names[k], "to": names[k + 1]}
+            for k in range(len(names) - 1)]
+
+
 def _stall_message(stats: dict, info: dict) -> str:
-    stages = info["stages"]
-    names = ["input"] + [s["instance"] for s in stages] + ["output"]
+    links = _links(info)
     done = stats["output_words"]
     total = stats["frames"] * info["output"]["words_per_frame"]
     what = "stopped making progress (deadlock)" if stats["status"] == "deadlock" else \
@@ -343,8 +352,8 @@ def _stall_message(stats: dict, info: dict) -> str:
     lines = [f"rtlsim {what} after {stats['cycles']} cycles: {done} of {total} output words, "
              f"{stats['input_words']} input words taken"]
     for k in stats.get("stalled", []):
-        lines.append(f"stream {names[k]} -> {names[k + 1]} holds data its consumer does not "
-                     f"accept")
+        lines.append(f"stream {links[k]['from']} -> {links[k]['to']} holds data its consumer "
+                     f"does not accept")
     if not stats.get("stalled"):
         lines.append("no stream holds data: a stage stopped producing")
     return "; ".join(lines)
