@@ -31,7 +31,10 @@ import numpy as np
 from dfx.errors import StepError
 from dfx.plugins.manifest import STITCHED_DIR
 
-DEEP_FIFO = 2048  # "deep" for the sizing run: never the limit for these frame sizes
+#: "Deep" for the sizing run: never the limit for these frame sizes. It fits the
+#: simulation memory of every FIFO (rtlgen.SIM_FIFO_WORDS), so the deep design and the
+#: sized ones share one compiled simulator.
+DEEP_FIFO = 2048
 USER_FIFOS_KEY = "dfx_user_fifo_depths"
 
 
@@ -136,6 +139,10 @@ def set_fifo_depths(model, cfg, ctx):
        user-set FIFOs keep their depth. Simulate again.
     3. If the steady interval grew or the design deadlocks, double the automatic
        depths and try again (at most a few times).
+
+    Every trial, and the final design, differs from the deep one in FIFO depths only:
+    the simulator takes the depths at run time, so all of them run on the one binary
+    compiled for the deep design (``simulators`` in ``report/fifo_sizing.json``).
     """
     from dfx.errors import ToolNotFoundError
     from dfx.plugins.rtlsim import SimulationError, simulate
@@ -166,6 +173,7 @@ def set_fifo_depths(model, cfg, ctx):
         ctx.progress("FIFO sizing: simulating with deep FIFOs")
         deep_dir = stitch_dir(tmp, "deep", model, ctx, deep)
         reference = simulate(deep_dir, x, progress=ctx.progress)
+        simulators = {reference.stats["simulator"]}
         fifos = json.loads((deep_dir / "stitch.json").read_text())["fifos"]
         peaks = {f["name"]: int(p) for f, p in zip(fifos, reference.stats["fifo_peak"])}
         boundary = {fifos[0]["name"], fifos[-1]["name"]}
@@ -184,6 +192,7 @@ def set_fifo_depths(model, cfg, ctx):
             try:
                 check = simulate(stitch_dir(tmp, f"try{attempt}", model, ctx, sized), x,
                                  progress=ctx.progress)
+                simulators.add(check.stats["simulator"])
                 if check.interval_cycles <= reference.interval_cycles + 1e-9:
                     break
                 why = (f"interval {check.interval_cycles:g} > {reference.interval_cycles:g} "
@@ -201,6 +210,7 @@ def set_fifo_depths(model, cfg, ctx):
         "user_set": sorted(kept),
         "interval_cycles_deep": reference.interval_cycles,
         "interval_cycles_sized": check.interval_cycles,
+        "simulators": sorted(simulators),
     })
     ctx.write_json("final_hw_config.json", _hw_config(model, ctx))
     return model
@@ -248,6 +258,7 @@ def measure_rtlsim_performance(model, cfg, ctx):
         "interval_cycles": interval,
         "backpressure": cfg.rtlsim_backpressure,
         "simulated_cycles_per_second": cycles / result.stats["wall_seconds"],
+        "simulator": result.stats["simulator"],  # the compiled binary (FIFO sizing's)
     }
     ctx.write_report("rtlsim_performance.json", report)
     return model

@@ -32,6 +32,15 @@ FIFO_OPTIONS_KEY = "dfx_fifo_options"
 LARGE_FIFO_WORDS = 64
 #: split_large_fifos: FINN's limit, the deepest single FIFO.
 SPLIT_FIFO_WORDS = 32768
+#: In simulation every FIFO's memory holds at least this many words (a power of two at
+#: least its depth), and its capacity (its depth) is set at run time: designs that
+#: differ in FIFO depths only share one compiled simulator (see dfx_fifo.v).
+SIM_FIFO_WORDS = 2048  # FIFO sizing's deep FIFOs (hw.DEEP_FIFO) fit in it
+
+
+def sim_fifo_words(depth: int) -> int:
+    """The memory size of a FIFO of ``depth`` words in simulation."""
+    return max(SIM_FIFO_WORDS, 1 << (int(depth) - 1).bit_length())
 
 
 def set_fifo_options(model, cfg) -> None:
@@ -318,7 +327,9 @@ def stitch_manifest(manifest: dict, root: Path, out_dir: Path,
         "stages": [{"instance": s.instance, "module": s.module, "kind": s.kind,
                     "in_width": s.in_width, "out_width": s.out_width, "params": s.params,
                     **({"inputs": [p for p, _ in s.inputs], "outputs": [p for p, _ in s.outputs]}
-                       if s.kind == "layer" else {})}
+                       if s.kind == "layer" else {}),
+                    **({"sim_words": sim_fifo_words(s.params["DEPTH"])}
+                       if s.kind == "fifo" else {})}
                    for s in stages],
         "links": [{"name": f"s{k}", "width": link.width, "from": end_name(link.driver),
                    "from_port": link.driver[1], "to": end_name(link.sink),
@@ -348,6 +359,21 @@ def _name_sink_ports(stages: list[Stage], links: list[Link]) -> None:
         taken[index] = k + 1
 
 
+#: The top's note on its FIFOs in simulation, and the switch between the two modes.
+RUNTIME_FIFOS_PROLOGUE = """\
+// FIFOs: synthesis reads each FIFO's DEPTH below (after `else). Simulation (DFX_SIM)
+// instantiates the same dfx_fifo on a memory of {words} or more words and sets
+// its capacity, the DEPTH, at run time (dbg_fifo_capacity): a FIFO's cycle behaviour
+// depends on its capacity alone (see dfx_fifo.v), so designs that differ only in
+// FIFO depths share one compiled simulator. DFX_SIM_EXACT_FIFOS simulates the DEPTHs.
+`ifdef DFX_SIM
+`ifndef DFX_SIM_EXACT_FIFOS
+`define DFX_RUNTIME_FIFOS
+`endif
+`endif
+"""
+
+
 def _top_verilog(stages: list[Stage], links: list[Link], info: dict) -> str:
     in_w, out_w = info["input"]["width"], info["output"]["width"]
     in_tw, out_tw = info["input"]["tdata_width"], info["output"]["tdata_width"]
@@ -368,17 +394,30 @@ def _top_verilog(stages: list[Stage], links: list[Link], info: dict) -> str:
     for k, link in enumerate(links):
         decl.append(f"    wire [{link.width - 1}:0] s{k}_tdata;\n    wire s{k}_tvalid;\n"
                     f"    wire s{k}_tready;")
+    def parameters(values: dict) -> str:
+        if not values:
+            return ""
+        return " #(" + ", ".join(f".{p}({verilog_param(v)})" for p, v in values.items()) + ")"
+
+    capacities = []  # per FIFO stage: its capacity wire in simulation
     for index, stage in enumerate(stages):
-        params = ""
-        if stage.params:
-            plist = ", ".join(f".{p}({verilog_param(v)})" for p, v in stage.params.items())
-            params = f" #({plist})"
+        head = f"    {stage.module}{parameters(stage.params)} {stage.instance} (\n"
         extra = ""
         if stage.kind == "fifo":
             i = group_index[stage.group or stage.instance]
             wire = (f"fifo_occupancy_{i}_unused" if len(groups[stage.group or stage.instance])
                     == 1 else f"{stage.instance}_occupancy_unused")
-            extra = f",\n        .occupancy({wire})"
+            j = len(capacities)
+            capacities.append(f"fifo_capacity_{j}")
+            extra = (f",\n        .occupancy({wire})\n`ifdef DFX_SIM\n"
+                     f"        , .sim_capacity(fifo_capacity_{j})\n`endif")
+            # simulation: the same FIFO on a memory of sim words, its capacity set at run
+            # time; the line after `else is what synthesis reads
+            sim = {**stage.params, "DEPTH": sim_fifo_words(stage.params["DEPTH"]),
+                   "RAM_STYLE": "distributed"}
+            head = (f"`ifdef DFX_RUNTIME_FIFOS\n"
+                    f"    {stage.module}{parameters(sim)} {stage.instance} (\n"
+                    f"`else\n{head}`endif\n")
         connections = []
         for port, _ in (*stage.inputs, *stage.outputs):
             k = port_wire[(index, port)]
@@ -386,7 +425,7 @@ def _top_verilog(stages: list[Stage], links: list[Link], info: dict) -> str:
                                f".{port}_TREADY(s{k}_tready)")
         ports = ",\n        ".join(connections)
         body.append(
-            f"    {stage.module}{params} {stage.instance} (\n"
+            f"{head}"
             f"        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),\n"
             f"        {ports}{extra}\n    );")
     sim_ports = ""
@@ -404,12 +443,21 @@ def _top_verilog(stages: list[Stage], links: list[Link], info: dict) -> str:
                 decl.append(f"    wire [31:0] fifo_occupancy_{i}_unused = {total};")
         sim_ports = (f",\n    output wire [{32 * len(groups) - 1}:0] dbg_fifo_occupancy,\n"
                      f"    output wire [{n_links - 1:d}:0] dbg_valid,\n"
-                     f"    output wire [{n_links - 1:d}:0] dbg_ready")
+                     f"    output wire [{n_links - 1:d}:0] dbg_ready,\n"
+                     f"    input  wire [{32 * len(capacities) - 1}:0] dbg_fifo_capacity")
         valid = ", ".join(f"s{k}_tvalid" for k in reversed(range(n_links)))
         ready = ", ".join(f"s{k}_tready" for k in reversed(range(n_links)))
+        runtime = "\n".join(f"    wire [31:0] {wire} = dbg_fifo_capacity[{32 * j + 31}:{32 * j}];"
+                            for j, wire in enumerate(capacities))
+        exact = "\n".join(f"    wire [31:0] {wire} = 32'd0;" for wire in capacities)
         sim_decl = "\n".join(
             [f"    assign dbg_fifo_occupancy = {{{occ}}};",
-               f"    assign dbg_valid = {{{valid}}};", f"    assign dbg_ready = {{{ready}}};"])
+             f"    assign dbg_valid = {{{valid}}};", f"    assign dbg_ready = {{{ready}}};",
+             "`ifdef DFX_RUNTIME_FIFOS", runtime,
+             "`else  // DFX_SIM_EXACT_FIFOS: every FIFO's capacity is its DEPTH",
+             "    /* verilator lint_off UNUSEDSIGNAL */",
+             f"    wire [{32 * len(capacities) - 1}:0] unused_capacity = dbg_fifo_capacity;",
+             "    /* verilator lint_on UNUSEDSIGNAL */", exact, "`endif"])
     k_in = port_wire[(None, "s_axis_0")]
     k_out = port_wire[(None, "m_axis_0")]
     pad_in = f"    wire [{in_tw - 1}:0] unused_in_padding = s_axis_0_tdata;\n" \
@@ -417,10 +465,12 @@ def _top_verilog(stages: list[Stage], links: list[Link], info: dict) -> str:
     out_assign = (f"{{{out_tw - out_w}'b0, s{k_out}_tdata}}" if out_tw > out_w
                   else f"s{k_out}_tdata")
     stage_names = ", ".join(s.instance for s in stages)
+    prologue = RUNTIME_FIFOS_PROLOGUE.format(words=SIM_FIFO_WORDS) if fifo_stages else ""
+    epilogue = "`undef DFX_RUNTIME_FIFOS\n" if fifo_stages else ""
     return f"""// Generated by dfx: the stitched accelerator.
 // Stages: {stage_names}
 // Streams: s_axis_0 ({in_w} data bits in {in_tw}) -> ... -> m_axis_0 ({out_w} bits in {out_tw}).
-`default_nettype none
+{prologue}`default_nettype none
 module dfx_top (
     input  wire ap_clk,
     input  wire ap_rst_n,
@@ -447,4 +497,4 @@ module dfx_top (
 {chr(10).join(body)}
 endmodule
 `default_nettype wire
-"""
+{epilogue}"""
