@@ -264,7 +264,8 @@ def measure_rtlsim_performance(model, cfg, ctx):
     return model
 
 
-def rtlsim_execute(model, x, stitched_dir: Path, layer_kinds, backpressure: float = 0.0):
+def rtlsim_execute(model, x, stitched_dir: Path, layer_kinds, backpressure: float = 0.0,
+                   exact_fifos: bool = False):
     """Run ``model`` with its hardware layers simulated by Verilator (software around
     them)."""
     from dfx.dataflow import DataflowGraph
@@ -275,7 +276,7 @@ def rtlsim_execute(model, x, stitched_dir: Path, layer_kinds, backpressure: floa
 
     def hardware(h):
         result = simulate(stitched_dir, np.asarray(h).reshape(len(h), -1),
-                          backpressure=backpressure)
+                          backpressure=backpressure, exact_fifos=exact_fifos)
         return result.outputs.reshape((len(h), *out_shape[1:])).astype(np.float32)
 
     return execute(model, x, layer_kinds, hardware=hardware)
