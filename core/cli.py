@@ -87,6 +87,10 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
                           "generated Verilog, cycle-accurate in Verilator")
     sim.add_argument("--backpressure", type=float, default=0.0,
                      help="rtl: probability that the output is not ready in a cycle")
+    sim.add_argument("--exact-fifos", action="store_true",
+                     help="rtl: compile the FIFO depths into the simulator as synthesis reads "
+                          "them (costs a compile; by default the shared simulator takes them "
+                          "at run time, with the same cycles)")
     sim.add_argument("--input", "-i", required=True, help="input .npy: one sample or a batch")
     sim.add_argument("--output", "-o", required=True, help="where to write the outputs (.npy)")
     sim.add_argument("--plugins", default=None, help=PLUGINS_HELP + " (default: as built)")
@@ -357,7 +361,7 @@ def cmd_sim(args) -> int:
         # An empty batch gives an empty output on both backends: no simulator for nothing.
         y = execute(model, x, plugins.layer_kinds)
     else:
-        y = _rtl_sim(build_dir, model, x, plugins, args.backpressure)
+        y = _rtl_sim(build_dir, model, x, plugins, args.backpressure, args.exact_fifos)
     try:
         with open(output, "wb") as f:  # exactly the path asked for (np.save adds .npy)
             np.save(f, y)
@@ -388,7 +392,7 @@ def _check_output_path(text: str) -> Path:
     return path
 
 
-def _rtl_sim(build_dir, model, x, plugins, backpressure):
+def _rtl_sim(build_dir, model, x, plugins, backpressure, exact_fifos=False):
     """Simulate the build's stitched design (made again by the plugins' codegen and stitch
     stages when the build has none)."""
     import tempfile
@@ -399,12 +403,13 @@ def _rtl_sim(build_dir, model, x, plugins, backpressure):
 
     stitched = build_dir / STITCHED_DIR
     if (stitched / "stitch.json").is_file():
-        return rtlsim_execute(model, x, stitched, plugins.layer_kinds, backpressure)
+        return rtlsim_execute(model, x, stitched, plugins.layer_kinds, backpressure,
+                              exact_fifos=exact_fifos)
     with tempfile.TemporaryDirectory(prefix="dfx-sim-") as tmp:
         for hook in ("dfx_hw_codegen", "dfx_ip_stitch"):
             model = run_stage(plugins, hook, model, Path(tmp))
         return rtlsim_execute(model, x, Path(tmp) / STITCHED_DIR, plugins.layer_kinds,
-                              backpressure)
+                              backpressure, exact_fifos=exact_fifos)
 
 
 def cmd_report(args) -> int:

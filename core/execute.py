@@ -2,10 +2,12 @@
 
 A graph without hardware nodes runs through qonnx's ``execute_onnx``, the
 reference executor, one sample at a time (the exported models have batch size
-1). A graph with hardware nodes runs node by node in numpy: hardware nodes
-through their layer kind's exact :meth:`dfx.layers.HWLayer.execute`, the few
-software ops that stay around them (the float tail) through the small table
-below, all batched.
+1). A graph with hardware nodes runs node by node in numpy, in topological
+order (the hardware layers form a dataflow graph, :mod:`dfx.dataflow`, with
+forks and joins): hardware nodes through their layer kind's exact
+:meth:`dfx.layers.HWLayer.execute` (one array per input stream, one per output),
+the few software ops that stay around them (the float tail) through the small
+table below, all batched.
 """
 
 from __future__ import annotations
@@ -96,9 +98,10 @@ def batch_input(model, x: np.ndarray) -> np.ndarray:
 def execute(model, x: np.ndarray, layer_kinds: LayerRegistry, hardware=None) -> np.ndarray:
     """Run ``model`` on a batch ``x`` (see :func:`batch_input`); returns a batch of outputs.
 
-    ``hardware``, if given, runs the chain of hardware layers instead of their
-    numpy models (rtlsim does this): it takes the chain's input batch and
-    returns its output batch; the software nodes around it still run in numpy.
+    ``hardware``, if given, runs the hardware layers (their whole dataflow graph)
+    instead of their numpy models (rtlsim does this): it takes the batch of the
+    accelerator's input stream and returns the batch of its output stream; the
+    software nodes around it still run in numpy.
     """
     x = batch_input(model, x)
     if not has_hw_nodes(model, layer_kinds):
@@ -120,22 +123,28 @@ def _execute_qonnx(model, x: np.ndarray) -> np.ndarray:
 
 def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry,
                    hardware=None) -> np.ndarray:
-    """Node by node in numpy; ``hardware(x) -> y`` replaces the whole hardware chain."""
+    """Node by node in numpy, in topological order; ``hardware(x) -> y`` replaces the
+    hardware layers (from the accelerator's input stream to its output stream)."""
+    from dfx.dataflow import DataflowGraph, topological_order
+
     context: dict[str, np.ndarray] = {model.graph.input[0].name: x}
     for init in model.graph.initializer:
         context[init.name] = model.get_initializer(init.name)
-    hw_nodes = [n for n in model.graph.node if layer_kinds.is_hw(n)]
-    for node in model.graph.node:
-        if hardware is not None and layer_kinds.is_hw(node):
-            if node is hw_nodes[0]:
-                chain_input = context[node.input[0]]
-                context[hw_nodes[-1].output[0]] = np.asarray(hardware(chain_input))
+    accelerator = None
+    if hardware is not None:
+        graph = DataflowGraph(model, layer_kinds)
+        accelerator = (graph.single_input().tensor, graph.single_output().tensor)
+    for node in topological_order(list(model.graph.node)):
+        if layer_kinds.is_hw(node):
+            if accelerator is not None:
+                in_tensor, out_tensor = accelerator
+                if out_tensor not in context:  # the first hardware node: run them all
+                    context[out_tensor] = np.asarray(hardware(context[in_tensor]))
+                continue
+            _execute_layer(layer_kinds.wrap(node, model), context)
             continue
         inputs = [context[t] if t else None for t in node.input]
-        if layer_kinds.is_hw(node):
-            layer = layer_kinds.wrap(node, model)
-            result = layer.execute(inputs[0])
-        elif node.op_type in _SOFTWARE_OPS:
+        if node.op_type in _SOFTWARE_OPS:
             result = _SOFTWARE_OPS[node.op_type](node, *inputs)
         else:
             raise DfxError(
@@ -144,6 +153,21 @@ def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry,
             )
         context[node.output[0]] = np.asarray(result)
     return np.asarray(context[model.graph.output[0].name], dtype=np.float32)
+
+
+def _execute_layer(layer, context: dict) -> None:
+    """One hardware layer: its input streams in, its output streams into ``context``."""
+    outputs = layer.stream_outputs()
+    result = layer.execute(*[context[t] for t in layer.stream_inputs()])
+    if len(outputs) == 1:
+        context[outputs[0]] = np.asarray(result)
+        return
+    if not isinstance(result, (tuple, list)) or len(result) != len(outputs):
+        raise DfxError(f"layer {layer.name} ({layer.op_type}) has {len(outputs)} outputs; "
+                       f"its execute() returned {type(result).__name__}, not a tuple of "
+                       f"{len(outputs)} arrays")
+    for tensor, value in zip(outputs, result):
+        context[tensor] = np.asarray(value)
 
 
 def compare(output: np.ndarray, expected: np.ndarray, atol: float = 0.0) -> dict:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Attributes that fold a layer: each must divide one of the layer's dimensions.
 PARALLEL_ATTRIBUTES = ("PE", "SIMD")
-#: FIFO depths, FINN's list of one depth per stream.
+#: FIFO depths, FINN's list of one depth per stream (per input or output port).
 FIFO_ATTRIBUTES = ("inFIFODepths", "outFIFODepths")
 #: FINN attributes a folding config may carry that dfx accepts and ignores.
 IGNORED_ATTRIBUTES = ("depth_trigger_uram", "depth_trigger_bram")
@@ -138,9 +138,20 @@ def check_value(attr: str, value: Any, kinds: list[type[HWLayer]],
             return f"must be a positive integer{which}, got {value!r}"
         return None
     if attr in FIFO_ATTRIBUTES:
-        if not (isinstance(value, list) and len(value) == 1
-                and (_as_integer(value[0]) or 0) >= 1):
-            return f"must be a list of one depth >= 1, e.g. [32], got {json.dumps(value)}"
+        # one depth per stream: per input port (inFIFODepths) or output port. Without
+        # the layer, a kind's default says how many streams it has (at most).
+        if layer is not None:
+            streams = layer.stream_inputs() if attr == "inFIFODepths" else \
+                layer.stream_outputs()
+            ports = max(1, len(streams))
+        else:
+            defaults = [k.attributes[attr][1] for k in kinds if attr in k.attributes]
+            ports = 1 if defaults and all(len(d) == 1 for d in defaults) else None
+        if not (isinstance(value, list) and value and (ports is None or len(value) <= ports)
+                and all((_as_integer(v) or 0) >= 1 for v in value)):
+            what = "a list of one depth >= 1, e.g. [32]" if ports == 1 else \
+                "a list of depths >= 1, one per stream, e.g. [32, 32]"
+            return f"must be {what}, got {json.dumps(value)}"
         return None
     types = {k.attributes[attr][0] for k in kinds if attr in k.attributes}
     if not types:

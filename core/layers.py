@@ -14,6 +14,12 @@ the :class:`HWLayer` object is a view on the node that knows the layer's rules:
                     into this kind (asked node by node by ``dfx_convert_node``)
 * code generation:  :meth:`HWLayer.generate_rtl` and the library files the kind
                     owns, :meth:`HWLayer.rtl_sources` (``hls_sources`` later)
+* streams:          :meth:`HWLayer.stream_inputs` (the tensors streamed in, one
+                    input port each), :meth:`HWLayer.input_streams` /
+                    :meth:`HWLayer.output_streams` (how each port packs its
+                    stream) and the port names; a layer may have several inputs
+                    and outputs, so the layers form a dataflow graph
+                    (:mod:`dfx.dataflow`), not only a chain
 
 Register a kind through the ``dfx_register_layer_kinds`` hook.
 """
@@ -33,6 +39,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The ONNX domain dfx gives its hardware nodes.
 HW_DOMAIN = "dfx.hw"
+
+#: The domain of the graph nodes conversion adds itself (see :data:`STREAM_FORK`).
+GRAPH_DOMAIN = "dfx.graph"
+
+#: A node ``StreamFork`` (domain :data:`GRAPH_DOMAIN`) makes a fork explicit: conversion
+#: puts one on every tensor that feeds more than one node (one output per consumer),
+#: since a stream has exactly one consumer. A layer kind that duplicates streams
+#: matches it; one that nobody takes before software consumers is removed again.
+STREAM_FORK = "StreamFork"
 
 #: Resource keys every estimate provides (FINN's names).
 RESOURCE_KEYS = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
@@ -62,9 +77,12 @@ class StreamSpec:
 class RTLModule:
     """What a layer's code generation produced: a module with FINN's stream ports.
 
-    ``module`` has ports ``ap_clk, ap_rst_n, in0_V_TDATA/TVALID/TREADY,
-    out_V_TDATA/TVALID/TREADY``; ``files`` are the sources and memory init files
-    it needs (Verilog files and ``$readmemh`` data, all in one folder).
+    ``module`` has ports ``ap_clk, ap_rst_n``, and per stream port
+    ``<port>_TDATA/TVALID/TREADY``: ``in0_V`` (``in1_V``, ... for more inputs) and
+    ``out_V`` (``out0_V``, ``out1_V``, ... for more than one output), as
+    :meth:`HWLayer.input_ports` and :meth:`HWLayer.output_ports` name them;
+    ``files`` are the sources and memory init files it needs (Verilog files and
+    ``$readmemh`` data, all in one folder).
     """
 
     module: str
@@ -169,8 +187,8 @@ class HWLayer:
     def input_datatype(self, index: int = 0):
         return self.model.get_tensor_datatype(self.node.input[index])
 
-    def output_datatype(self):
-        return self.model.get_tensor_datatype(self.node.output[0])
+    def output_datatype(self, index: int = 0):
+        return self.model.get_tensor_datatype(self.node.output[index])
 
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.model.get_tensor_shape(self.node.input[0]))
@@ -180,8 +198,12 @@ class HWLayer:
         raise NotImplementedError
 
     # -- execution -------------------------------------------------------
-    def execute(self, x: np.ndarray) -> np.ndarray:
-        """Run the layer on integer input ``x`` (any leading batch dims) exactly."""
+    def execute(self, *inputs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        """Run the layer exactly on integer inputs (any leading batch dims).
+
+        One array per :meth:`stream_inputs` tensor, in port order; returns one
+        array, or a tuple of one per node output for a layer with several outputs.
+        """
         raise NotImplementedError
 
     # -- folding ---------------------------------------------------------
@@ -217,14 +239,46 @@ class HWLayer:
         """Operation and parameter counts, FINN's keys (``op_mac_...``, ``param_...``)."""
         return {}
 
-    # -- code generation -------------------------------------------------
+    # -- streams: the layer's ports in the dataflow graph -----------------
+    def stream_inputs(self) -> list[str]:
+        """The tensors streamed into this layer, one input port each, in port order.
+
+        By default every node input that is not an initializer (weights and
+        thresholds are parameters, not streams).
+        """
+        return [t for t in self.node.input if t and self.model.get_initializer(t) is None]
+
+    def stream_outputs(self) -> list[str]:
+        """The tensors this layer streams out, one output port each: its node outputs."""
+        return [t for t in self.node.output if t]
+
+    def input_ports(self) -> list[str]:
+        """The module's input port names (FINN's): ``in0_V``, ``in1_V``, ..."""
+        return [f"in{i}_V" for i in range(len(self.stream_inputs()))]
+
+    def output_ports(self) -> list[str]:
+        """The module's output port names (FINN's): ``out_V``, or ``out0_V``,
+        ``out1_V``, ... when there is more than one."""
+        n = len(self.stream_outputs())
+        return ["out_V"] if n == 1 else [f"out{i}_V" for i in range(n)]
+
     def input_stream(self) -> StreamSpec:
-        """The input stream at the current folding."""
+        """The input stream at the current folding (a layer with one input)."""
         raise NotImplementedError(f"{self.op_type} does not describe its streams")
 
     def output_stream(self) -> StreamSpec:
-        """The output stream at the current folding."""
+        """The output stream at the current folding (a layer with one output)."""
         raise NotImplementedError(f"{self.op_type} does not describe its streams")
+
+    def input_streams(self) -> list[StreamSpec]:
+        """Every input port's stream, in port order (default: :meth:`input_stream`)."""
+        return [self.input_stream()]
+
+    def output_streams(self) -> list[StreamSpec]:
+        """Every output port's stream, in port order (default: :meth:`output_stream`)."""
+        return [self.output_stream()]
+
+    # -- code generation -------------------------------------------------
 
     def generate_rtl(self, out_dir) -> RTLModule:
         """Write this layer's Verilog module (named after the layer) into ``out_dir``."""

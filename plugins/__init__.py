@@ -190,7 +190,7 @@ def dfx_register_steps():
              verify_as="hw_python", description="MVAU / Thresholding hardware layers"),
         Step("step_create_dataflow_partition", _finn_step("step_create_dataflow_partition"),
              uses_layer_kinds=True,
-             description="FINN's step; no-op in dfx (the hardware chain is the partition)"),
+             description="FINN's step; no-op in dfx (the hardware layers are the partition)"),
         Step("step_specialize_layers", _finn_step("step_specialize_layers"),
              uses_layer_kinds=True, config_fields=("specialize_layers_config_file",),
              description="every layer is RTL; writes template_specialize_layers_config.json"),

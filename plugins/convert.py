@@ -5,8 +5,16 @@ takes a ``MatMul`` with constant weights (fused with the ``MultiThreshold``
 after it unless ``standalone_thresholds``), Thresholding a ``MultiThreshold``
 alone. This module only walks the graph, asks ``dfx_convert_node`` for every
 node not taken yet, checks what comes back, and checks the result: the hardware
-nodes form one chain (software may only come before or after them, for now) and
-every hardware node is a registered kind.
+nodes form one dataflow graph (:mod:`dfx.dataflow`; software may only come
+before or after it) with one input and one output stream, and every hardware
+node is a registered kind.
+
+Forks are made explicit first: a tensor that feeds several nodes gets a
+``StreamFork`` node (:data:`dfx.layers.STREAM_FORK`) with one output per
+consumer, offered to the kinds like any other node, because a hardware stream
+has exactly one consumer. A kind that duplicates streams takes it; a fork no
+kind takes is removed again where only software reads it, and is an error
+where hardware layers read it.
 
 Everything no kind takes stays a software node (the float tail after the last
 layer, a reshape before the first).
@@ -19,7 +27,7 @@ from typing import Any
 from onnx import helper
 
 from dfx.errors import DfxError, PluginError, UnsupportedNodeError
-from dfx.layers import HW_DOMAIN, Match
+from dfx.layers import GRAPH_DOMAIN, HW_DOMAIN, STREAM_FORK, Match
 
 
 def node_attrs(node) -> dict[str, Any]:
@@ -108,6 +116,7 @@ def convert_to_hw(model, cfg, ctx):
     with ``layer_kinds`` only) the registered kinds are asked directly.
     """
     graph = model.graph
+    forks = insert_stream_forks(model)
     hook = getattr(ctx, "hook", None)
     # Called one by one (first result, as pluggy would) to name the plugin at fault.
     impls = (_implementations(hook) if hook is not None else
@@ -151,10 +160,11 @@ def convert_to_hw(model, cfg, ctx):
             new_nodes.append(node)
     del graph.node[:]
     graph.node.extend(new_nodes)
+    _remove_untaken_forks(model, ctx, forks)
     for node in graph.node:
         if ctx.layer_kinds.is_hw(node):
             ctx.layer_kinds.wrap(node, model).converted()
-    _check_one_chain(model, ctx)
+    _check_one_partition(model, ctx)
     for kind_node in graph.node:
         if ctx.layer_kinds.is_hw(kind_node):
             layer = ctx.layer_kinds.wrap(kind_node, model)
@@ -164,19 +174,111 @@ def convert_to_hw(model, cfg, ctx):
     return model
 
 
-def _check_one_chain(model, ctx) -> None:
-    """Hardware nodes must be contiguous: software may only come before or after them."""
-    kinds = ["hw" if ctx.layer_kinds.is_hw(n) else "sw" for n in model.graph.node]
-    if "hw" not in kinds:
+def is_stream_fork(node) -> bool:
+    return node.op_type == STREAM_FORK and node.domain == GRAPH_DOMAIN
+
+
+def insert_stream_forks(model) -> list[str]:
+    """A ``StreamFork`` node on every non-constant tensor read by more than one node:
+    one output ``<tensor>_fork<i>`` per consumer (same shape and datatype), placed
+    right after the tensor's producer so the graph stays sorted. Returns their names."""
+    graph = model.graph
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for tensor in dict.fromkeys(t for t in node.input if t):
+            if model.get_initializer(tensor) is None:
+                readers.setdefault(tensor, []).append(node)
+    forked = {t: nodes for t, nodes in readers.items() if len(nodes) > 1}
+    if not forked:
+        return []
+    names = []
+    placed: dict[int, list] = {}  # position of the producer (-1: graph input) -> forks
+    position = {t: i for i, node in enumerate(graph.node) for t in node.output}
+    for tensor, nodes in forked.items():
+        outs = [f"{tensor}_fork{i}" for i in range(len(nodes))]
+        shape, datatype = model.get_tensor_shape(tensor), model.get_tensor_datatype(tensor)
+        for out, reader in zip(outs, nodes):
+            for k, t in enumerate(reader.input):
+                if t == tensor:
+                    reader.input[k] = out
+            if shape is not None:
+                model.set_tensor_shape(out, list(shape))
+            model.set_tensor_datatype(out, datatype)
+        fork = helper.make_node(STREAM_FORK, [tensor], outs, name=f"{STREAM_FORK}_{tensor}",
+                                domain=GRAPH_DOMAIN)
+        placed.setdefault(position.get(tensor, -1), []).append(fork)
+        names.append(fork.name)
+    nodes = list(placed.get(-1, []))
+    for i, node in enumerate(graph.node):
+        nodes.append(node)
+        nodes.extend(placed.get(i, []))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return names
+
+
+def _remove_untaken_forks(model, ctx, forks: list[str]) -> None:
+    """Forks no kind took: where only software reads them, undo them; where a hardware
+    layer reads one, no stream can reach it (an error naming the fork and its readers)."""
+    graph = model.graph
+    left = [n for n in graph.node if is_stream_fork(n) and n.name in forks]
+    for fork in left:
+        readers = [n for n in graph.node for t in n.input if t in fork.output]
+        hw = [n.name for n in readers if ctx.layer_kinds.is_hw(n)]
+        if hw:
+            raise UnsupportedNodeError(
+                fork.name, STREAM_FORK,
+                f"tensor {fork.input[0]!r} feeds {len(fork.output)} nodes "
+                f"({', '.join(n.name for n in readers)}), hardware layer(s) {', '.join(hw)} "
+                f"among them; a stream has one consumer, and no registered layer kind "
+                f"duplicates streams (takes a {STREAM_FORK} node; registered kinds: "
+                f"{', '.join(ctx.layer_kinds.names())})")
+        for reader in readers:
+            for k, t in enumerate(reader.input):
+                if t in fork.output:
+                    reader.input[k] = fork.input[0]
+        graph.node.remove(fork)
+
+
+def _check_one_partition(model, ctx) -> None:
+    """Hardware nodes must form one partition with one input and one output stream:
+    software may only come before or after them, never on a path between two."""
+    from dfx.dataflow import DataflowGraph
+
+    nodes = list(model.graph.node)
+    is_hw = [ctx.layer_kinds.is_hw(n) for n in nodes]
+    if not any(is_hw):
         raise UnsupportedNodeError(
-            model.graph.node[0].name if model.graph.node else "?", "graph",
+            nodes[0].name if nodes else "?", "graph",
             "no node could be converted to a hardware layer",
         )
-    first, last = kinds.index("hw"), len(kinds) - 1 - kinds[::-1].index("hw")
-    for node, kind in zip(model.graph.node[first:last + 1], kinds[first:last + 1]):
-        if kind == "sw":
+    producer = {t: i for i, n in enumerate(nodes) for t in n.output}
+    # after_hw[i]: node i reads (transitively) from a hardware node
+    after_hw = [False] * len(nodes)
+    for i, node in enumerate(nodes):  # graph order is topological
+        after_hw[i] = any(is_hw[producer[t]] or after_hw[producer[t]]
+                          for t in node.input if t in producer)
+    consumers: dict[int, list[int]] = {}
+    for i, node in enumerate(nodes):
+        for t in node.input:
+            if t in producer:
+                consumers.setdefault(producer[t], []).append(i)
+    before_hw = [False] * len(nodes)
+    for i in reversed(range(len(nodes))):
+        before_hw[i] = any(is_hw[c] or before_hw[c] for c in consumers.get(i, []))
+    for i, node in enumerate(nodes):
+        if not is_hw[i] and after_hw[i] and before_hw[i]:
             raise UnsupportedNodeError(
                 node.name, node.op_type,
                 "it sits between hardware layers and has no hardware layer kind "
                 f"(registered kinds: {', '.join(ctx.layer_kinds.names())})",
             )
+    graph = DataflowGraph(model, ctx.layer_kinds)
+    for edges, what in ((graph.inputs, "input"), (graph.outputs, "output")):
+        if len(edges) > 1:
+            tensors = ", ".join(f"{e.tensor!r}" for e in edges)
+            first = edges[1].consumer or edges[1].producer
+            raise UnsupportedNodeError(
+                first, graph.by_name[first].op_type,
+                f"the hardware layers would have {len(edges)} {what} streams ({tensors}); "
+                f"dfx builds accelerators with one input and one output stream")

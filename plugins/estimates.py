@@ -3,7 +3,12 @@
 * ``estimate_layer_cycles.json``:       {layer: cycles per frame}
 * ``estimate_layer_resources.json``:    {layer: {LUT, FF, BRAM_18K, URAM, DSP, efficiencies}, total}
 * ``estimate_network_performance.json``: critical_path_cycles, max_cycles,
-  max_cycles_node_name, estimated_throughput_fps, estimated_latency_ns
+  max_cycles_node_name, estimated_throughput_fps, estimated_latency_ns (FINN's
+  keys), and critical_path_layers
+
+The layers form a dataflow graph (:mod:`dfx.dataflow`): the throughput is the
+slowest layer's, the latency the longest path through the graph (for a chain,
+the sum over all layers; with forks and joins, the slowest branch counts).
 * ``op_and_param_counts.json``:         {layer: {op_mac_..., param_...}, total}
 """
 
@@ -13,7 +18,10 @@ from collections import Counter
 
 
 def generate_estimate_reports(model, cfg, ctx):
-    layers = ctx.layer_kinds.hw_layers(model)
+    from dfx.dataflow import DataflowGraph
+
+    graph = DataflowGraph(model, ctx.layer_kinds)
+    layers = graph.layers
     cycles = {layer.name: int(layer.cycles()) for layer in layers}
 
     resources: dict = {}
@@ -36,13 +44,14 @@ def generate_estimate_reports(model, cfg, ctx):
 
     max_name = max(cycles, key=cycles.get)
     max_cycles = cycles[max_name]
-    critical = sum(cycles.values())  # a chain: every layer lies on the critical path
+    critical, path = graph.critical_path(cycles)
     performance = {
         "critical_path_cycles": critical,
         "max_cycles": max_cycles,
         "max_cycles_node_name": max_name,
         "estimated_throughput_fps": 1e9 / (max_cycles * cfg.synth_clk_period_ns),
         "estimated_latency_ns": critical * cfg.synth_clk_period_ns,
+        "critical_path_layers": path,
     }
     ctx.write_report("estimate_layer_cycles.json", cycles)
     ctx.write_report("estimate_layer_resources.json", resources)

@@ -308,16 +308,17 @@ def _apply(model, data: dict, path: Path, ctx) -> None:
             problems.append(f"{name}: {why}")
     if problems:
         raise folding_config_error(path, problems)
-    order = list(layers)
+    from dfx.dataflow import DataflowGraph
+
+    graph = DataflowGraph(model, ctx.layer_kinds)
     user_set: set[str] = set()
     for name, folding in foldings.items():
         if not folding:
             continue
         layers[name].set_folding(folding)
-        if "inFIFODepths" in folding:
-            user_set.add(f"fifo_{order.index(name)}")
-        if "outFIFODepths" in folding and name == order[-1]:
-            user_set.add(f"fifo_{len(order)}")
+        for key in ("inFIFODepths", "outFIFODepths"):
+            if key in folding:
+                user_set.update(graph.fifos_set_by(name, key)[:len(folding[key])])
     if user_set:
         # FIFO sizing keeps the depths the user chose (see plugins/hw.py).
         model.set_metadata_prop("dfx_user_fifo_depths", json.dumps(sorted(user_set)))
@@ -327,7 +328,7 @@ def _check_fifo_depths(folding: dict) -> str | None:
     for key in ("inFIFODepths", "outFIFODepths"):
         if key in folding:
             value = folding[key]
-            if not (isinstance(value, list) and len(value) == 1 and isinstance(value[0], int)
-                    and value[0] >= 1):
-                return f"{key} must be a list of one depth >= 1, got {value!r}"
+            if not (isinstance(value, list) and value and all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)):
+                return f"{key} must be a list of depths >= 1 (one per stream), got {value!r}"
     return None

@@ -13,9 +13,11 @@ Each stage reads what the one before it wrote, never the layers again: a plugin
 that overrides ``dfx_hw_codegen`` or ``dfx_ip_stitch`` changes what every later
 stage builds.
 
-FIFO depths live on the layers as FINN's ``inFIFODepths`` (the FIFO before a
-layer) and ``outFIFODepths`` (after the last layer), so a folding config can
-set them; depths a user set are kept by the automatic sizing.
+FIFO depths live on the layers as FINN's ``inFIFODepths`` (one per input port:
+the FIFO on the stream into it) and ``outFIFODepths`` (the FIFO after the
+accelerator's output), so a folding config can set them; depths a user set are
+kept by the automatic sizing. There is one FIFO per stream of the dataflow graph
+(:mod:`dfx.dataflow`), named after the stream's consumer.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ import numpy as np
 from dfx.errors import StepError
 from dfx.plugins.manifest import STITCHED_DIR
 
-DEEP_FIFO = 2048  # "deep" for the sizing run: never the limit for these frame sizes
+#: "Deep" for the sizing run: never the limit for these frame sizes. It fits the
+#: simulation memory of every FIFO (rtlgen.SIM_FIFO_WORDS), so the deep design and the
+#: sized ones share one compiled simulator.
+DEEP_FIFO = 2048
 USER_FIFOS_KEY = "dfx_user_fifo_depths"
 
 
@@ -38,20 +43,17 @@ USER_FIFOS_KEY = "dfx_user_fifo_depths"
 
 
 def fifo_depths(model, layer_kinds) -> dict[str, int]:
-    """``fifo_<i>`` -> depth, from the layers' inFIFODepths / outFIFODepths."""
-    layers = layer_kinds.hw_layers(model)
-    depths = {}
-    for index, layer in enumerate(layers):
-        depths[f"fifo_{index}"] = int(layer.get("inFIFODepths")[0])
-    depths[f"fifo_{len(layers)}"] = int(layers[-1].get("outFIFODepths")[0])
-    return depths
+    """FIFO name (``fifo_<i>``, ...) -> depth, from the layers' inFIFODepths /
+    outFIFODepths (see :mod:`dfx.dataflow`)."""
+    from dfx.dataflow import DataflowGraph
+
+    return DataflowGraph(model, layer_kinds).fifo_depths()
 
 
 def set_fifo_depths_on_model(model, layer_kinds, depths: dict[str, int]) -> None:
-    layers = layer_kinds.hw_layers(model)
-    for index, layer in enumerate(layers):
-        layer.set("inFIFODepths", [int(depths[f"fifo_{index}"])])
-    layers[-1].set("outFIFODepths", [int(depths[f"fifo_{len(layers)}"])])
+    from dfx.dataflow import DataflowGraph
+
+    DataflowGraph(model, layer_kinds).set_fifo_depths(depths)
 
 
 def user_fifos(model) -> set[str]:
@@ -61,9 +63,13 @@ def user_fifos(model) -> set[str]:
 
 
 def random_frames(model, layer_kinds, frames: int, seed: int = 0) -> np.ndarray:
-    """Random valid input frames for the hardware chain (for FIFO sizing and timing)."""
-    first = layer_kinds.hw_layers(model)[0]
-    spec = first.input_stream()
+    """Random valid input frames for the accelerator's input stream (for FIFO sizing and
+    timing)."""
+    from dfx.dataflow import DataflowGraph
+
+    graph = DataflowGraph(model, layer_kinds)
+    edge = graph.single_input()
+    spec = graph.by_name[edge.consumer].input_streams()[edge.consumer_port]
     dt = spec.datatype
     rng = np.random.default_rng(seed)
     shape = (frames, spec.elems_per_frame)
@@ -134,6 +140,10 @@ def set_fifo_depths(model, cfg, ctx):
        user-set FIFOs keep their depth. Simulate again.
     3. If the steady interval grew or the design deadlocks, double the automatic
        depths and try again (at most a few times).
+
+    Every trial, and the final design, differs from the deep one in FIFO depths only:
+    the simulator takes the depths at run time, so all of them run on the one binary
+    compiled for the deep design (``simulators`` in ``report/fifo_sizing.json``).
     """
     from dfx.errors import ToolNotFoundError
     from dfx.plugins.rtlsim import SimulationError, simulate
@@ -164,6 +174,7 @@ def set_fifo_depths(model, cfg, ctx):
         ctx.progress("FIFO sizing: simulating with deep FIFOs")
         deep_dir = stitch_dir(tmp, "deep", model, ctx, deep)
         reference = simulate(deep_dir, x, progress=ctx.progress)
+        simulators = {reference.stats["simulator"]}
         fifos = json.loads((deep_dir / "stitch.json").read_text())["fifos"]
         peaks = {f["name"]: int(p) for f, p in zip(fifos, reference.stats["fifo_peak"])}
         boundary = {fifos[0]["name"], fifos[-1]["name"]}
@@ -182,6 +193,7 @@ def set_fifo_depths(model, cfg, ctx):
             try:
                 check = simulate(stitch_dir(tmp, f"try{attempt}", model, ctx, sized), x,
                                  progress=ctx.progress)
+                simulators.add(check.stats["simulator"])
                 if check.interval_cycles <= reference.interval_cycles + 1e-9:
                     break
                 why = (f"interval {check.interval_cycles:g} > {reference.interval_cycles:g} "
@@ -199,6 +211,7 @@ def set_fifo_depths(model, cfg, ctx):
         "user_set": sorted(kept),
         "interval_cycles_deep": reference.interval_cycles,
         "interval_cycles_sized": check.interval_cycles,
+        "simulators": sorted(simulators),
     })
     ctx.write_json("final_hw_config.json", _hw_config(model, ctx))
     return model
@@ -247,6 +260,7 @@ def measure_rtlsim_performance(model, cfg, ctx):
         "batch_within_2pct_of_stable": batch_within_2pct_of_stable(cycles, frames, interval),
         "backpressure": cfg.rtlsim_backpressure,
         "simulated_cycles_per_second": cycles / result.stats["wall_seconds"],
+        "simulator": result.stats["simulator"],  # the compiled binary (FIFO sizing's)
     }
     ctx.write_report("rtlsim_performance.json", report)
     return model
@@ -264,17 +278,19 @@ def batch_within_2pct_of_stable(cycles: int, frames: int, interval: float) -> in
     return max(1, math.ceil(49 * (first - interval) / interval - 1e-9))
 
 
-def rtlsim_execute(model, x, stitched_dir: Path, layer_kinds, backpressure: float = 0.0):
-    """Run ``model`` with its hardware chain simulated by Verilator (software around it)."""
+def rtlsim_execute(model, x, stitched_dir: Path, layer_kinds, backpressure: float = 0.0,
+                   exact_fifos: bool = False):
+    """Run ``model`` with its hardware layers simulated by Verilator (software around
+    them)."""
+    from dfx.dataflow import DataflowGraph
     from dfx.execute import execute
     from dfx.plugins.rtlsim import simulate
 
-    layers = layer_kinds.hw_layers(model)
-    out_shape = model.get_tensor_shape(layers[-1].node.output[0])
+    out_shape = model.get_tensor_shape(DataflowGraph(model, layer_kinds).single_output().tensor)
 
     def hardware(h):
         result = simulate(stitched_dir, np.asarray(h).reshape(len(h), -1),
-                          backpressure=backpressure)
+                          backpressure=backpressure, exact_fifos=exact_fifos)
         return result.outputs.reshape((len(h), *out_shape[1:])).astype(np.float32)
 
     return execute(model, x, layer_kinds, hardware=hardware)

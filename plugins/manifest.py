@@ -8,22 +8,28 @@ library files the layer kinds own (:meth:`dfx.layers.HWLayer.rtl_sources`) into
      "modules": [{"layer": "MVAU_0", "op_type": "MVAU", "module": "MVAU_0",
                   "files": ["codegen/MVAU_0/MVAU_0.v", ...],
                   "library": ["codegen/lib/dfx_mvau.v"], "cycles": 640,
-                  "input": "s_in", "output": "s_mid"}, ...],
-     "streams": [{"name": "s_in", "tensor": "global_in", "producer": null,
-                  "consumer": "MVAU_0",
+                  "inputs": [{"port": "in0_V", "stream": "s_in"}],
+                  "outputs": [{"port": "out_V", "stream": "s_1"}],
+                  "input": "s_in", "output": "s_1"}, ...],
+     "streams": [{"name": "s_in", "tensor": "global_in", "fifo": "fifo_0",
+                  "producer": null, "producer_port": null,
+                  "consumer": "MVAU_0", "consumer_port": "in0_V",
                   "producer_side": {"elems": 4, "datatype": "UINT2", "width": 8,
                                     "words_per_frame": 150},
                   "consumer_side": {...}}, ...],
      "files": {"codegen/MVAU_0/MVAU_0.v": "<sha256>", ...}}
 
-Paths are relative to the build folder. Streams are the edges of the dataflow
-graph (``producer``/``consumer`` name layers; ``null`` is the accelerator's
-input or output); each side says how its layer packs the stream (a width
-converter goes between sides that differ). Stitching reads only this manifest
-(and the FIFO depths on the model); a plugin that overrides ``dfx_hw_codegen``
-changes the modules here and
-every later stage (FIFO sizing, the stitched IP, rtlsim, synthesis, the
-bitfile) builds what it says.
+Paths are relative to the build folder. Modules are in topological order.
+Streams are the edges of the dataflow graph (:mod:`dfx.dataflow`): each goes
+from a ``producer``'s output port to a ``consumer``'s input port (``null``: the
+accelerator's input or output), and each side says how its layer packs the
+stream (a width converter goes between sides that differ); ``fifo`` names the
+FIFO stitching puts on it. A module lists its ports and their streams in
+``inputs`` and ``outputs`` (``input`` and ``output`` name the first of each, for
+single-stream layers). Stitching reads only this manifest (and the FIFO depths
+on the model); a plugin that overrides ``dfx_hw_codegen`` changes the modules
+here and every later stage (FIFO sizing, the stitched IP, rtlsim, synthesis,
+the bitfile) builds what it says.
 
 ``step_create_stitched_ip`` writes ``stitched_ip/`` with ``stitch.json``; the
 stages after it take the stitched design from there.
@@ -101,14 +107,49 @@ def find_artifact(model, ctx, name: str, made_by: str) -> Path:
 def generate_codegen(model, layer_kinds, root: Path) -> dict:
     """Every hardware layer's module into ``root/codegen/<layer>/``, the kinds' library
     files into ``root/codegen/lib/``, and ``root/codegen/manifest.json``; returns it."""
+    from dfx.dataflow import DataflowGraph
+
     root = Path(root)
-    layers = layer_kinds.hw_layers(model)
-    if not layers:
+    graph = DataflowGraph(model, layer_kinds)
+    if not graph.layers:
         raise StepError("no hardware layers to generate code for")
     library: dict[str, tuple[str, Path]] = {}  # file name -> (owning kind, source)
-    modules, streams = [], []
-    previous, previous_out = None, None
-    for index, layer in enumerate(layers):
+    modules = []
+    # how each layer packs each of its ports' streams
+    in_sides = {}
+    out_sides = {}
+    ports_in, ports_out = {}, {}
+    for layer in graph.layers:
+        ins, outs = layer.input_streams(), layer.output_streams()
+        ports_in[layer.name], ports_out[layer.name] = layer.input_ports(), layer.output_ports()
+        for what, specs, tensors, ports in (
+                ("input", ins, layer.stream_inputs(), ports_in[layer.name]),
+                ("output", outs, layer.stream_outputs(), ports_out[layer.name])):
+            if not (len(specs) == len(tensors) == len(ports)):
+                raise StepError(
+                    f"layer {layer.name} ({layer.op_type}, plugin "
+                    f"{layer_kinds.owner(layer.op_type)!r}) streams {len(tensors)} {what} "
+                    f"tensor(s) but describes {len(specs)} {what} stream(s) and "
+                    f"{len(ports)} {what} port(s)")
+        in_sides[layer.name] = [stream_side(spec) for spec in ins]
+        out_sides[layer.name] = [stream_side(spec) for spec in outs]
+    streams = []
+    for edge in graph.edges:
+        consumer_side = in_sides[edge.consumer][edge.consumer_port] \
+            if edge.consumer is not None else None
+        producer_side = out_sides[edge.producer][edge.producer_port] \
+            if edge.producer is not None else consumer_side
+        streams.append({
+            "name": edge.name, "tensor": edge.tensor, "fifo": edge.fifo,
+            "producer": edge.producer,
+            "producer_port": None if edge.producer is None else
+            ports_out[edge.producer][edge.producer_port],
+            "consumer": edge.consumer,
+            "consumer_port": None if edge.consumer is None else
+            ports_in[edge.consumer][edge.consumer_port],
+            "producer_side": producer_side,
+            "consumer_side": consumer_side if consumer_side is not None else producer_side})
+    for layer in graph.layers:
         out = root / CODEGEN_DIR / layer.name
         out.mkdir(parents=True, exist_ok=True)
         generated = layer.generate_rtl(out)
@@ -121,23 +162,18 @@ def generate_codegen(model, layer_kinds, root: Path) -> dict:
                                 f"{owner[0]} and {layer.op_type} with different contents")
             library.setdefault(source.name, (layer.op_type, source))
             own.append(f"{LIBRARY_DIR}/{source.name}")
-        ins = stream_side(layer.input_stream())
-        name = "s_in" if previous is None else f"s_{index}"
-        streams.append({"name": name, "tensor": layer.node.input[0],
-                        "producer": previous.name if previous else None,
-                        "consumer": layer.name,
-                        "producer_side": previous_out if previous else ins,
-                        "consumer_side": ins})
+        inputs = [{"port": ports_in[layer.name][e.consumer_port], "stream": e.name}
+                  for e in graph.inputs_of(layer.name)]
+        outputs = [{"port": ports_out[layer.name][e.producer_port], "stream": e.name}
+                   for e in graph.outputs_of(layer.name)]
         modules.append({
             "layer": layer.name, "op_type": layer.op_type, "module": generated.module,
             "files": [Path(f).resolve().relative_to(root.resolve()).as_posix()
                       for f in generated.files],
-            "library": own, "cycles": int(layer.cycles()), "input": name,
-            "output": "s_out" if index == len(layers) - 1 else f"s_{index + 1}"})
-        previous, previous_out = layer, stream_side(layer.output_stream())
-    streams.append({"name": "s_out", "tensor": previous.node.output[0],
-                    "producer": previous.name, "consumer": None,
-                    "producer_side": previous_out, "consumer_side": previous_out})
+            "library": own, "cycles": int(layer.cycles()),
+            "inputs": inputs, "outputs": outputs,
+            "input": inputs[0]["stream"] if inputs else None,
+            "output": outputs[0]["stream"] if outputs else None})
     (root / LIBRARY_DIR).mkdir(parents=True, exist_ok=True)
     for name, (_, source) in sorted(library.items()):
         shutil.copyfile(source, root / LIBRARY_DIR / name)

@@ -2,9 +2,21 @@
 
 A C++ test bench (``plugins/rtl/harness.cpp``) is compiled with the generated
 Verilog into one simulator binary. Binaries are cached under
-``<cache root>/simulators/<hash>``, the hash taken over the Verilog sources, the
-test bench, the Verilator version and the flags; the memory files are read at
-run time (from the stitched folder), so new weights need no recompilation.
+``<cache root>/simulators/<hash>``, the hash taken over what Verilator compiles
+(the Verilog sources as its preprocessor gives them with ``DFX_SIM``), the test
+bench, the Verilator version and the flags; the memory files are read at run
+time (from the stitched folder), so new weights need no recompilation.
+
+FIFO depths need none either: in simulation every FIFO of ``dfx_top`` has a
+memory of at least :data:`dfx.plugins.rtlgen.SIM_FIFO_WORDS` words and takes its
+capacity, the depth synthesis gets, at run time (the harness sets it from
+``stitch.json``). A FIFO's cycle behaviour depends on its capacity alone (one
+control logic for every memory style, see ``dfx_fifo.v``), so the simulation of
+a depth is the simulation of the synthesized FIFO of that depth, and designs that
+differ only in FIFO depths (FIFO sizing's trials and the final design) share one
+compiled simulator. ``exact_fifos=True`` compiles the depths as written
+(``DFX_SIM_EXACT_FIFOS``), at the cost of a compile per set of depths; a test
+checks that both give the same cycles.
 The binary's sha256 is recorded in ``build.json`` and checked (once per process,
 then by size and mtime) before use; a damaged binary is recompiled. Compilation
 runs in a folder of the system temp dir (GNU make cannot build in a path with
@@ -102,7 +114,8 @@ def _harness_source(info: dict) -> str:
         "@IN_WORDS@": str(info["input"]["words_per_frame"]),
         "@OUT_WORDS@": str(info["output"]["words_per_frame"]),
         "@N_FIFOS@": str(n_fifos),
-        "@N_STREAMS@": str(len(info["stages"]) + 1),
+        "@N_FIFO_STAGES@": str(len(fifo_stages(info))),
+        "@N_STREAMS@": str(len(_links(info))),
     }
     text = HARNESS.read_text()
     for key, value in values.items():
@@ -110,8 +123,32 @@ def _harness_source(info: dict) -> str:
     return text
 
 
-def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path:
-    """The simulator binary for ``stitched_dir``, compiled once per distinct source."""
+def fifo_stages(info: dict) -> list[dict]:
+    """The FIFO instances of a stitched design, in the order of ``dbg_fifo_capacity``."""
+    return [s for s in info["stages"] if s["kind"] == "fifo"]
+
+
+def _flags(exact_fifos: bool) -> tuple[str, ...]:
+    return (*VERILATOR_FLAGS, "-DDFX_SIM_EXACT_FIFOS") if exact_fifos else VERILATOR_FLAGS
+
+
+def _compiled_text(verilator, sources: list[Path], cwd: Path, flags: tuple[str, ...]) -> bytes:
+    """What Verilator compiles: the sources through its preprocessor with the compile's
+    defines (comments and inactive ``ifdef`` branches gone); the raw sources where the
+    preprocessor fails (the compile will then report the error)."""
+    defines = [f for f in flags if f.startswith("-D")]
+    result = verilator.run([], command=verilator.command("-E", "-P", *defines,
+                                                         *[p.name for p in sources]),
+                           cwd=cwd, timeout_s=120, tail_lines=None)
+    if result.returncode == 0 and not result.timed_out:
+        return result.output.encode()
+    return b"".join(p.name.encode() + p.read_bytes() for p in sources)
+
+
+def compile_simulator(stitched_dir: Path, progress=lambda message: None,
+                      exact_fifos: bool = False) -> Path:
+    """The simulator binary for ``stitched_dir``, compiled once per distinct compiled text
+    (designs that differ only in FIFO depths share it, unless ``exact_fifos``)."""
     from filelock import FileLock
 
     stitched_dir = Path(stitched_dir)
@@ -119,12 +156,11 @@ def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path
     verilator = find_verilator()
     harness = _harness_source(info)
     sources = sorted(stitched_dir.glob("*.v"))
+    flags = _flags(exact_fifos)
     digest = hashlib.sha256()
-    for part in (verilator.version, " ".join(VERILATOR_FLAGS), harness):
+    for part in (verilator.version, " ".join(flags), harness):
         digest.update(part.encode())
-    for path in sources:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+    digest.update(_compiled_text(verilator, sources, stitched_dir, flags))
     key = digest.hexdigest()[:24]
     root = simulators_root()
     final = root / key
@@ -147,7 +183,7 @@ def compile_simulator(stitched_dir: Path, progress=lambda message: None) -> Path
             (work / "harness.cpp").write_text(harness)
             progress(f"compiling the simulator ({len(sources)} Verilog files)")
             started = time.perf_counter()
-            cmd = verilator.command(*VERILATOR_FLAGS, "--Mdir", "obj", "-o", "Vdfx_top",
+            cmd = verilator.command(*flags, "--Mdir", "obj", "-o", "Vdfx_top",
                                     *[p.name for p in sources], "harness.cpp")
             # in a process group: a timeout also stops make and the C++ compilers
             result = verilator.run([], command=cmd, cwd=work, timeout_s=COMPILE_TIMEOUT_S,
@@ -281,18 +317,21 @@ def first_error(log: str) -> str:
 
 def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed: int = 1,
              watchdog: int | None = None, max_cycles: int | None = None,
-             progress=lambda message: None) -> SimResult:
+             progress=lambda message: None, exact_fifos: bool = False) -> SimResult:
     """Run integer frames ``x`` (batch, elements) through the stitched design.
 
     ``watchdog``: cycles with no transfer on any stream after which the design
     counts as deadlocked; by default a few times the slowest layer's cycles per
-    frame (a layer may compute that long between transfers).
+    frame (a layer may compute that long between transfers). Every FIFO gets the
+    depth ``stitch.json`` gives it as its capacity (``exact_fifos``: compiled in,
+    see the module docstring). ``stats["simulator"]`` names the binary used.
     """
     from qonnx.core.datatype import DataType
 
     stitched_dir = Path(stitched_dir)
     info = json.loads((stitched_dir / "stitch.json").read_text())
-    binary = compile_simulator(stitched_dir, progress)
+    binary = compile_simulator(stitched_dir, progress, exact_fifos=exact_fifos)
+    capacities = ",".join(str(int(s["params"]["DEPTH"])) for s in fifo_stages(info))
     ins, outs = info["input"], info["output"]
     in_dt, out_dt = DataType[ins["datatype"]], DataType[outs["datatype"]]
     frames = int(x.shape[0])
@@ -316,7 +355,8 @@ def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed:
         started = time.perf_counter()
         result = run_in_group(  # registered: a killed dfx stops the simulator too
             [str(binary), str(tmp / "in.bin"), str(tmp / "out.bin"), str(tmp / "stats.json"),
-             str(frames), repr(float(backpressure)), str(seed), str(watchdog), str(max_cycles)],
+             str(frames), repr(float(backpressure)), str(seed), str(watchdog), str(max_cycles),
+             capacities or "0"],
             cwd=stitched_dir, timeout_s=None)
         wall = time.perf_counter() - started
         if not (tmp / "stats.json").is_file():
@@ -325,6 +365,7 @@ def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed:
         stats = json.loads((tmp / "stats.json").read_text())
         raw = (tmp / "out.bin").read_bytes()
     stats["wall_seconds"] = wall
+    stats["simulator"] = binary.parent.name
     if stats["status"] != "ok":
         raise SimulationError(_stall_message(stats, info))
     out_words = outs["words_per_frame"]
@@ -333,9 +374,18 @@ def simulate(stitched_dir: Path, x: np.ndarray, backpressure: float = 0.0, seed:
     return SimResult(outputs, stats)
 
 
+def _links(info: dict) -> list[dict]:
+    """The top's stream links (``stitch.json`` of a chain written before links existed:
+    stage k-1 -> stage k)."""
+    if "links" in info:
+        return info["links"]
+    names = ["input"] + [s["instance"] for s in info["stages"]] + ["output"]
+    return [{"name": f"s{k}", "from": names[k], "to": names[k + 1]}
+            for k in range(len(names) - 1)]
+
+
 def _stall_message(stats: dict, info: dict) -> str:
-    stages = info["stages"]
-    names = ["input"] + [s["instance"] for s in stages] + ["output"]
+    links = _links(info)
     done = stats["output_words"]
     total = stats["frames"] * info["output"]["words_per_frame"]
     what = "stopped making progress (deadlock)" if stats["status"] == "deadlock" else \
@@ -343,8 +393,8 @@ def _stall_message(stats: dict, info: dict) -> str:
     lines = [f"rtlsim {what} after {stats['cycles']} cycles: {done} of {total} output words, "
              f"{stats['input_words']} input words taken"]
     for k in stats.get("stalled", []):
-        lines.append(f"stream {names[k]} -> {names[k + 1]} holds data its consumer does not "
-                     f"accept")
+        lines.append(f"stream {links[k]['from']} -> {links[k]['to']} holds data its consumer "
+                     f"does not accept")
     if not stats.get("stalled"):
         lines.append("no stream holds data: a stage stopped producing")
     return "; ".join(lines)

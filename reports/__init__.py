@@ -220,6 +220,8 @@ def network_table(build_dir: Path) -> pd.DataFrame | None:
         return None
     row: dict = {}
     for key, value in (perf or {}).items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = " -> ".join(value)  # a path of layers (critical_path_layers)
         _expect(perf_path, value is None or isinstance(value, str | int | float),
                 f"{key!r} is {value!r}, not a scalar")
         row[key] = value

@@ -157,3 +157,61 @@ def qonnx_outputs(model, x: np.ndarray) -> np.ndarray:
 
     return np.concatenate([execute_onnx(model, {"global_in": x[i:i + 1]})["global_out"]
                            for i in range(len(x))])
+
+
+def make_two_branch(in_features: int = 16, hidden: int = 16, seed: int = 0,
+                    a_layers: int = 1, b_layers: int = 1, scale: float = 0.5):
+    """A fork and a join, as Brevitas exports a residual-style block: ``input -> Gemm ->
+    Relu -> Quant`` (the trunk), then two branches of ``a_layers`` and ``b_layers`` times
+    ``Gemm -> Relu -> Quant`` (0: the branch is the trunk's output itself, a skip
+    connection), added: ``output = A + B``. Every layer has ``hidden`` outputs and
+    different weights; the activation quantizers share one scale (a power of two, so
+    the float sum is exact), so the sum is an integer sum."""
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+
+    def const(name, array):
+        inits.append(helper.make_tensor(name, TensorProto.FLOAT, np.shape(array),
+                                        np.asarray(array, np.float32).ravel().tolist()))
+        return name
+
+    def dense(tag, x, n_in, n_out):
+        w = rng.normal(0, 1, (n_out, n_in)).astype(np.float32)
+        nodes.append(helper.make_node(
+            "Quant", [const(f"W_{tag}", w), const(f"ws_{tag}", np.float32(np.abs(w).max())),
+                      const(f"wz_{tag}", np.float32(0)), const(f"wb_{tag}", np.float32(2))],
+            [f"Wq_{tag}"], domain=QONNX, name=f"Quant_W_{tag}", signed=1, narrow=1,
+            rounding_mode="ROUND"))
+        nodes.append(helper.make_node("Gemm", [x, f"Wq_{tag}",
+                                               const(f"b_{tag}", rng.normal(0, 0.5, n_out))],
+                                      [f"g_{tag}"], name=f"Gemm_{tag}", transB=1))
+        nodes.append(helper.make_node("Relu", [f"g_{tag}"], [f"r_{tag}"], name=f"Relu_{tag}"))
+        nodes.append(helper.make_node(
+            "Quant", [f"r_{tag}", const(f"as_{tag}", np.float32(scale)),
+                      const(f"az_{tag}", np.float32(0)), const(f"ab_{tag}", np.float32(2))],
+            [f"q_{tag}"], domain=QONNX, name=f"Quant_{tag}", signed=0, narrow=0,
+            rounding_mode="ROUND"))
+        return f"q_{tag}"
+
+    trunk = dense("trunk", "global_in", in_features, hidden)
+    ends = []
+    for branch, layers in (("a", a_layers), ("b", b_layers)):
+        x = trunk
+        for i in range(layers):
+            x = dense(f"{branch}{i}", x, hidden, hidden)
+        ends.append(x)
+    nodes.append(helper.make_node("Add", ends, ["global_out"], name="Add_join"))
+    graph = helper.make_graph(
+        nodes, "two_branch",
+        [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, in_features])],
+        [helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, hidden])],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                    helper.make_opsetid(QONNX, 1)])
+    wrapper = ModelWrapper(model).transform(InferShapes())
+    wrapper.set_tensor_datatype("global_in", DataType["UINT2"])
+    return wrapper

@@ -56,11 +56,15 @@ def test_cybsec_1m_fps_folding_is_cheaper_than_finn(tmp_path):
 def test_reports_have_finn_names_and_keys(tmp_path):
     out = build(tmp_path / "b", *FAST)
     perf = read_json(out / "report" / "estimate_network_performance.json")
+    # FINN's keys, and the layers on the critical path (dfx's)
     assert set(perf) == {"critical_path_cycles", "max_cycles", "max_cycles_node_name",
-                         "estimated_throughput_fps", "estimated_latency_ns"}
+                         "estimated_throughput_fps", "estimated_latency_ns",
+                         "critical_path_layers"}
     cycles = read_json(out / "report" / "estimate_layer_cycles.json")
     assert perf["max_cycles"] == max(cycles.values())
+    # a chain: every layer lies on the critical path
     assert perf["critical_path_cycles"] == sum(cycles.values())
+    assert perf["critical_path_layers"] == list(cycles)
     assert perf["estimated_throughput_fps"] == pytest.approx(1e8 / perf["max_cycles"])
     assert perf["estimated_latency_ns"] == pytest.approx(10 * perf["critical_path_cycles"])
     res = read_json(out / "report" / "estimate_layer_resources.json")

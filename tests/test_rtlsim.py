@@ -73,13 +73,19 @@ def test_rtlsim_is_bit_exact_on_shipped_models(name, folding, backpressure, tmp_
 def test_full_flow_with_rtlsim_verification_and_performance(tmp_path):
     d = model_dir("cybsec-mlp-w2a2")
     out = tmp_path / "b"
+    sims = tmp_path / "sims"  # this build's own simulator cache: its compiles are counted
     result = run_dfx("run", "--plugins", "default", d / "model.onnx", "-o", out,
                      "--target-fps", "1000000", "--mvau-wwidth-max", "36",
                      "--generate-outputs", "estimate_reports,stitched_ip,rtlsim_performance",
                      "--verify-steps", "hw_python,stitched_ip_rtlsim",
                      "--verify-input-npy", d / "input.npy",
-                     "--verify-expected-output-npy", d / "expected_output.npy")
+                     "--verify-expected-output-npy", d / "expected_output.npy",
+                     env_extra={"DFX_SIM_CACHE_DIR": str(sims)})
     assert result.returncode == 0, result.stderr
+    # FIFO sizing (deep FIFOs, then the sized ones), the verification and the performance
+    # run all simulate on one compiled simulator: the FIFO depths are set at run time
+    compiled = [p for p in (sims / "simulators").iterdir() if (p / "build.json").is_file()]
+    assert len(compiled) == 1, compiled
     verdicts = read_json(out / "report" / "verify_results.json")
     assert verdicts["rtlsim"]["verdict"] == "SUCCESS" and verdicts["rtlsim"]["exact"]
     perf = read_json(out / "report" / "rtlsim_performance.json")
@@ -93,6 +99,7 @@ def test_full_flow_with_rtlsim_verification_and_performance(tmp_path):
     # FIFO depths were sized by simulation and recorded
     sizing = read_json(out / "report" / "fifo_sizing.json")
     assert sizing["interval_cycles_sized"] <= sizing["interval_cycles_deep"]
+    assert sizing["simulators"] == [perf["simulator"]] == [compiled[0].name]
     hw = read_json(out / "final_hw_config.json")
     assert [hw[n]["inFIFODepths"][0] for n in ("MVAU_0", "MVAU_1", "MVAU_2", "MVAU_3")] == \
         [sizing["depths"][f"fifo_{i}"] for i in range(4)]
@@ -106,6 +113,49 @@ def test_full_flow_with_rtlsim_verification_and_performance(tmp_path):
                  "--output", str(tmp_path / "y.npy"), "--backpressure", "0.3"]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"),
                                   np.load(d / "expected_output.npy"))
+
+
+def test_a_fifo_capacity_set_at_run_time_simulates_the_synthesized_depth(tmp_path):
+    """The shared simulator (each FIFO on a memory of 2048 words, its depth set at run
+    time) and one compiled with the depths as synthesis reads them (DFX_SIM_EXACT_FIFOS)
+    give the same outputs and the same cycles, frame by frame and FIFO peak by FIFO
+    peak, for one-word, LUT and block-RAM FIFOs, full (before a slow layer) and nearly
+    empty (behind it, with backpressure on the output)."""
+    from dfx.plugins.hw import random_frames
+    from dfx.plugins.rtlsim import simulate
+    from modelgen import Layer, make_mlp
+
+    onnx = tmp_path / "mlp.onnx"
+    make_mlp(10, [Layer(12), Layer(8), Layer(6, act="int", act_bits=3)], seed=11).save(
+        str(onnx))
+    fold = {"MVAU_0": {"PE": 12, "SIMD": 10}, "MVAU_1": {"PE": 1, "SIMD": 1},
+            "MVAU_2": {"PE": 6, "SIMD": 8}}
+    (tmp_path / "fold.json").write_text(json.dumps(fold))
+    out = tmp_path / "b"
+    assert main(["run", "--plugins", "default", str(onnx), "-o", str(out), "-q",
+                 "--folding-config-file", str(tmp_path / "fold.json"),
+                 "--stop-step", "step_apply_folding_config"]) == 0
+    from dfx.plugins.hw import stitch_to
+
+    model = load_model(out / "final_model.onnx")
+    kinds = load_plugins("default").layer_kinds
+    # fifo_1 (before the slow layer) and fifo_3 (before the throttled output) fill up;
+    # 100 and 70 words are block RAM FIFOs in synthesis ("auto" above 64 words)
+    depths = {"fifo_0": 1, "fifo_1": 100, "fifo_2": 3, "fifo_3": 70}
+    ip = tmp_path / "ip"
+    info = stitch_to(model, kinds, ip, depths)
+    assert [f["depth"] for f in info["fifos"]] == list(depths.values())
+    x = random_frames(model, kinds, 48, seed=3)
+    shared = simulate(ip, x, backpressure=0.6, seed=9)
+    exact = simulate(ip, x, backpressure=0.6, seed=9, exact_fifos=True)
+    assert shared.stats["simulator"] != exact.stats["simulator"]
+    np.testing.assert_array_equal(shared.outputs, exact.outputs)
+    for key in ("cycles", "first_in", "last_out", "fifo_peak", "input_words"):
+        assert shared.stats[key] == exact.stats[key], key
+    # fifo_1 (block RAM) filled beyond what LUTs would hold; fifo_3 (block RAM too) never
+    # holds more than the word passing through: every word takes the forward path
+    peaks = dict(zip(depths, shared.stats["fifo_peak"]))
+    assert peaks["fifo_1"] > 64 and peaks["fifo_3"] == 1 and peaks["fifo_0"] == 1, peaks
 
 
 def test_user_fifo_depths_are_kept(tmp_path):

@@ -40,7 +40,7 @@ def _stitched(ctx) -> tuple[Path, dict]:
 
 
 def _tail(model, info: dict) -> tuple[list[dict], list[str]]:
-    """The float ops after the hardware chain that the driver can apply (scales and
+    """The float ops after the hardware layers that the driver can apply (scales and
     biases with constant operands), and the names of any software it cannot."""
     out_tensor = info["output"]["tensor"]
     post, unsupported = [], []
@@ -154,10 +154,14 @@ def make_pynq_driver(model, cfg, ctx):
         os.chmod(sim / "Vdfx_top", 0o755)
         for dat in sorted(stitched.glob("*.dat")):
             shutil.copyfile(dat, sim / dat.name)
+        from dfx.plugins.rtlsim import fifo_stages
+
         io["sim"] = {"folder": "sim", "binary": "Vdfx_top",
                      "max_layer_cycles": int(info.get("max_layer_cycles", 0)),
                      "in_words": info["input"]["words_per_frame"],
-                     "out_words": info["output"]["words_per_frame"]}
+                     "out_words": info["output"]["words_per_frame"],
+                     # the simulator takes the FIFO depths at run time (see dfx_fifo.v)
+                     "fifo_capacities": [int(s["params"]["DEPTH"]) for s in fifo_stages(info)]}
     (out / "io.json").write_text(json.dumps(io, indent=2) + "\n")
     ctx.progress(f"driver: {out.name}/ ({'with' if io['sim'] else 'without'} --platform sim)")
     return model

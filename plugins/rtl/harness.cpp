@@ -4,9 +4,12 @@
 // collects m_axis_0 into another file, optionally holds m_axis_0_tready low at
 // random (backpressure), records per-frame cycle counts and the peak occupancy
 // of every FIFO, and stops with a report when no stream moves for `watchdog`
-// cycles. The constants below are filled in by dfx for each design.
+// cycles. CAPACITIES (comma-separated, one per FIFO instance of dfx_top, in order)
+// sets each FIFO's capacity at run time (dbg_fifo_capacity; 0 or none: the FIFO's
+// DEPTH). The constants below are filled in by dfx for each design.
 //
 // usage: Vdfx_top IN.bin OUT.bin STATS.json FRAMES BACKPRESSURE SEED WATCHDOG MAX_CYCLES
+//        [CAPACITIES]
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +24,8 @@ static const int IN_BYTES = @IN_BYTES@;            // bytes per input word
 static const int OUT_BYTES = @OUT_BYTES@;          // bytes per output word
 static const long IN_WORDS_PER_FRAME = @IN_WORDS@;
 static const long OUT_WORDS_PER_FRAME = @OUT_WORDS@;
-static const int N_FIFOS = @N_FIFOS@;
+static const int N_FIFOS = @N_FIFOS@;              // FIFOs (a split FIFO counts once)
+static const int N_FIFO_STAGES = @N_FIFO_STAGES@;  // FIFO instances (its parts count)
 static const int N_STREAMS = @N_STREAMS@;
 
 // -- port access for any Verilator port type (CData .. QData, VlWide) ----------
@@ -58,6 +62,15 @@ static uint32_t word32(const T& port, int i) {
 template <std::size_t W>
 static uint32_t word32(const VlWide<W>& port, int i) { return port[i]; }
 template <typename T>
+static void set_word32(T& port, int i, uint32_t value) {
+    uint64_t v = static_cast<uint64_t>(port);
+    v &= ~(static_cast<uint64_t>(0xffffffffu) << (32 * i));
+    v |= static_cast<uint64_t>(value) << (32 * i);
+    port = static_cast<T>(v);
+}
+template <std::size_t W>
+static void set_word32(VlWide<W>& port, int i, uint32_t value) { port[i] = value; }
+template <typename T>
 static int bit(const T& port, int i) { return static_cast<int>((static_cast<uint64_t>(port) >> i) & 1); }
 template <std::size_t W>
 static int bit(const VlWide<W>& port, int i) { return static_cast<int>((port[i / 32] >> (i % 32)) & 1); }
@@ -78,6 +91,15 @@ int main(int argc, char** argv) {
     rng_state = static_cast<uint64_t>(std::atoll(argv[6])) * 0x9E3779B97F4A7C15ULL + 1;
     const long watchdog = std::atol(argv[7]);
     const long max_cycles = std::atol(argv[8]);
+    std::vector<uint32_t> capacity(N_FIFO_STAGES > 0 ? N_FIFO_STAGES : 1, 0);
+    if (argc > 9) {
+        const char* p = argv[9];
+        for (int i = 0; i < N_FIFO_STAGES && *p; ++i) {
+            char* end = nullptr;
+            capacity[i] = static_cast<uint32_t>(std::strtoul(p, &end, 10));
+            p = (*end == ',') ? end + 1 : end;
+        }
+    }
 
     std::vector<uint8_t> input(static_cast<size_t>(frames * IN_WORDS_PER_FRAME * IN_BYTES));
     FILE* fin = std::fopen(argv[1], "rb");
@@ -94,6 +116,9 @@ int main(int argc, char** argv) {
     top->ap_rst_n = 0;
     top->s_axis_0_tvalid = 0;
     top->m_axis_0_tready = 0;
+#if @N_FIFO_STAGES@ > 0
+    for (int i = 0; i < N_FIFO_STAGES; ++i) set_word32(top->dbg_fifo_capacity, i, capacity[i]);
+#endif
     for (int i = 0; i < 8; ++i) { top->ap_clk = !top->ap_clk; top->eval(); }
     top->ap_rst_n = 1;
 

@@ -315,9 +315,11 @@ class _SimBackend:
         watchdog = 4 * int(self.sim["max_layer_cycles"]) + 10_000
         max_cycles = 1000 * frames * max(self.sim["in_words"], self.sim["out_words"]) \
             + 10 * watchdog + 1_000_000
+        # each FIFO's depth, which the simulator takes at run time
+        capacities = ",".join(str(int(c)) for c in self.sim.get("fifo_capacities", [])) or "0"
         cmd = [str(self.binary), str(self.tmp / "in.bin"), str(self.tmp / "out.bin"),
                str(self.tmp / "stats.json"), str(frames), "0.0", "1", str(watchdog),
-               str(max_cycles)]
+               str(max_cycles), capacities]
         proc = subprocess.Popen(cmd, cwd=self.folder, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
