@@ -6,8 +6,6 @@ Every test drives the real CLI in a fresh process (``python -m dfx ...``).
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -16,7 +14,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+
+from example_packages import install_editable
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLUGIN_DIR = ROOT / "examples" / "dfx-example-plugin"
@@ -81,53 +80,12 @@ def write_plugin(folder: Path, name: str, source: str) -> Path:
 # --------------------------------------------------------------------------
 
 
-def _example_entry_point():
-    importlib.invalidate_caches()
-    for ep in importlib.metadata.entry_points(group="dfx.plugins"):
-        if ep.name == "example":
-            return ep
-    return None
-
-
-def _example_is_this_tree() -> bool:
-    """Whether a fresh interpreter imports dfx_example_plugin from this work tree."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "import dfx_example_plugin; print(dfx_example_plugin.__file__)"],
-        check=False, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        return False
-    return Path(proc.stdout.strip()).resolve().is_relative_to(EXAMPLE_PLUGIN_DIR.resolve())
-
-
-def _pip_install_example() -> None:
-    base = [sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
-            "--quiet"]
-    proc = subprocess.run([*base, "--no-build-isolation", "-e", str(EXAMPLE_PLUGIN_DIR)],
-                          check=False, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        # setuptools < 70.1 needs the `wheel` package for editable installs; without
-        # it in this environment, let pip build in an isolated environment instead.
-        proc = subprocess.run([*base, "-e", str(EXAMPLE_PLUGIN_DIR)],
-                              check=False, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"pip install -e {EXAMPLE_PLUGIN_DIR} failed:\n" \
-                                 f"{proc.stdout}\n{proc.stderr}"
-
-
 @pytest.fixture(scope="session")
 def example_plugin(tmp_path_factory) -> None:
-    """``pip install -e examples/dfx-example-plugin`` into this interpreter, once.
-
-    The lock lives in the folder shared by all xdist workers of this run, so only
-    one worker installs; the others wait and then find the entry point.
-    """
-    lock = tmp_path_factory.getbasetemp().parent / "dfx-example-plugin-install.lock"
-    with FileLock(str(lock), timeout=900):
-        if _example_entry_point() is None or not _example_is_this_tree():
-            _pip_install_example()
-        ep = _example_entry_point()
-        assert ep is not None, "dfx-example-plugin installed, but no entry point 'example'"
-        assert ep.value == "dfx_example_plugin"
-        assert _example_is_this_tree()
+    """``pip install -e examples/dfx-example-plugin`` into this interpreter, once per run
+    (see tests/example_packages.py)."""
+    install_editable(EXAMPLE_PLUGIN_DIR, "example", "dfx_example_plugin",
+                     tmp_path_factory.getbasetemp().parent)
 
 
 @pytest.fixture(scope="session")

@@ -39,14 +39,16 @@ RTL_FILE = Path(__file__).parent / "rtl" / f"{RTL_MODULE}.v"
 #: in the cycle it arrives, so the logic grows with PE x K.
 MAX_K = 16
 
-#: LUT and flip-flop costs of labelselect_topk, fitted on Yosys ``synth_xilinx -family
-#: xc7`` runs of the module (``examples/dfx-labelselect/calibrate.py``: 24 configurations,
-#: Labels 10 to 1000, PE 1 to 10, K 1 to 4, 2- to 16-bit values).
+#: LUT costs of labelselect_topk's parts, fitted (least squares, relative error) on
+#: Yosys ``synth_xilinx -family xc7`` runs of the module: ``calibrate.py`` beside this
+#: package, 24 configurations, Labels 2 to 1000, PE 1 to 10, K 1 to 5, 1- to 16-bit
+#: values; mean error 9 %, largest 23 %. Flip-flops are counted register by register.
 LUT_COST = {
-    "base": 3.0,         # handshake, the last-word compare
-    "counter_bit": 1.0,  # per bit of the word counter and the index base (NF > 1)
-    "compare_bit": 0.5,  # per value bit, lane and slot: the carry-chain compare
-    "move_bit": 1.0,     # per kept bit (value and index), lane and slot: the shift mux
+    "compare_bit": 0.72,   # per value bit of each compare of a lane with a kept slot
+    "move_bit": 0.67,      # per kept bit (value and index) a compare selects into its slot
+    "shift_bit": 0.40,     # the same, extra for K > 1: a slot takes new, its own or the one above
+    "counter_bit": 1.62,   # per bit of the word counter and the index base (NF > 1)
+    "index_bit": 0.79,     # per index bit of lanes 1 .. PE-1: base + lane (NF > 1)
 }
 
 
@@ -210,28 +212,39 @@ class LabelSelect(HWLayer):
         """One input word per cycle: ``Labels / PE`` cycles per vector."""
         return self._words() * self._vectors()
 
+    def _compares(self) -> int:
+        """Value compares of a word: each lane with each kept slot. With one word per
+        vector, lane p finds only p slots filled (the others compare with nothing)."""
+        pe, k = self.get("PE"), self.get("K")
+        if self._words() > 1:
+            return pe * k
+        return sum(min(lane, k) for lane in range(pe))
+
     def resources(self) -> dict[str, float]:
         """LUTs and flip-flops of ``labelselect_topk`` as Yosys (xc7) maps it.
 
         Flip-flops, register by register: the output word (K indices) and its valid
         flag; when a vector takes more than one word, the kept list (K values,
-        indices and valid flags), the word counter and the index base. LUTs: every
-        lane compares its value with every kept one (a carry chain, half a LUT per
-        bit) and moves values and indices down the list (a mux per bit), plus the
-        counters. The coefficients are :data:`LUT_COST`.
+        indices and valid flags), the word counter and the index base. LUTs: each
+        compare of a lane with a kept slot (a carry chain over the value bits) and
+        the muxes that move values and indices into the slots, plus the counters and
+        the lanes' index adders; the coefficients are :data:`LUT_COST`.
         """
-        pe, k = self.get("PE"), self.get("K")
+        k = self.get("K")
         vbits = self.input_datatype().bitwidth()
         obits = index_datatype(self.get("Labels")).bitwidth()
         words = self._words()
+        compares = self._compares()
+        kept_bits = vbits + obits
+        lut = compares * (LUT_COST["compare_bit"] * vbits + LUT_COST["move_bit"] * kept_bits)
+        if k > 1:
+            lut += compares * LUT_COST["shift_bit"] * kept_bits
         ff = k * obits + 1
-        lut = LUT_COST["base"]
         if words > 1:
             counter_bits = max(1, (words - 1).bit_length()) + obits
-            ff += k * (vbits + obits + 1) + counter_bits
-            lut += LUT_COST["counter_bit"] * counter_bits
-        lut += pe * k * (LUT_COST["compare_bit"] * vbits
-                         + LUT_COST["move_bit"] * (vbits + obits))
+            ff += k * (kept_bits + 1) + counter_bits
+            lut += (LUT_COST["counter_bit"] * counter_bits
+                    + LUT_COST["index_bit"] * obits * (self.get("PE") - 1))
         return {"LUT": float(round(lut)), "FF": float(ff), "BRAM_18K": 0.0, "URAM": 0.0,
                 "DSP": 0.0}
 
