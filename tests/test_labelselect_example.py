@@ -161,9 +161,10 @@ def build(model_path: Path, out: Path, *extra: str, plugins: str = PLUGINS):
                    cwd=out.parent)
 
 
-def folding_config(tmp_path: Path, pe: int) -> Path:
+def folding_config(tmp_path: Path, pe: int, **layers: dict) -> Path:
+    """A folding config giving LabelSelect_0 ``pe`` (and ``layers`` their folding)."""
     path = tmp_path / f"labelselect_pe{pe}.json"
-    path.write_text(json.dumps({"Defaults": {}, "LabelSelect_0": {"PE": pe}}))
+    path.write_text(json.dumps({"Defaults": {}, "LabelSelect_0": {"PE": pe}, **layers}))
     return path
 
 
@@ -312,12 +313,17 @@ def test_crafted_ties_python_and_rtl(labelselect_installed, tmp_path, op_type, k
     expected_row3 = [9] if attrs.get("select_last_index") else [3, 9, 6][:k]
     assert reference[3].tolist() == expected_row3
 
+    # The MVAU fully unrolled (one cycle a frame), so the LabelSelect sets the pace:
+    # rtlsim must measure the interval its estimate gives, Labels / PE cycles.
     out = tmp_path / "build"
-    ok(build(model_path, out, "--generate-outputs", "estimate_reports,stitched_ip",
-             "--auto-fifo-depths", "false", "--folding-config-file",
-             folding_config(tmp_path, pe)))
-    assert read_json(out / "report" / "estimate_layer_cycles.json")["LabelSelect_0"] == \
-        LABELS // pe
+    ok(build(model_path, out, "--generate-outputs",
+             "estimate_reports,stitched_ip,rtlsim_performance", "--auto-fifo-depths", "false",
+             "--folding-config-file",
+             folding_config(tmp_path, pe, MVAU_0={"PE": LABELS, "SIMD": LABELS})))
+    cycles = read_json(out / "report" / "estimate_layer_cycles.json")
+    assert cycles == {"MVAU_0": 1, "LabelSelect_0": LABELS // pe}
+    measured = read_json(out / "report" / "rtlsim_performance.json")
+    assert measured["interval_cycles"] == LABELS // pe
     stitch = read_json(out / "stitched_ip" / "stitch.json")
     assert (stitch["output"]["elems"], stitch["output"]["width"]) == (k, 4 * k)
     np.testing.assert_array_equal(sim(out, "python", x, tmp_path), reference)

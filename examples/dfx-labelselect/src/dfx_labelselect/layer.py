@@ -42,7 +42,7 @@ MAX_K = 16
 #: LUT costs of labelselect_topk's parts, fitted (least squares, relative error) on
 #: Yosys ``synth_xilinx -family xc7`` runs of the module: ``calibrate.py`` beside this
 #: package, 24 configurations, Labels 2 to 1000, PE 1 to 10, K 1 to 5, 1- to 16-bit
-#: values; mean error 9 %, largest 23 %. Flip-flops are counted register by register.
+#: values; mean error 9 %, largest 22 %. Flip-flops are counted register by register.
 LUT_COST = {
     "compare_bit": 0.72,   # per value bit of each compare of a lane with a kept slot
     "move_bit": 0.67,      # per kept bit (value and index) a compare selects into its slot
