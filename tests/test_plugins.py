@@ -465,3 +465,113 @@ def test_replaced_step_in_the_middle_keeps_its_place(tmp_path):
            pythonpath=tmp_path))
     assert (build / "report" / "my_tidy.txt").read_text() == "ran"
     assert (build / "report" / "estimate_network_performance.json").is_file()
+
+
+# --------------------------------------------------------------------------
+# when a step runs, and what `dfx steps` says about it
+# --------------------------------------------------------------------------
+
+PLACED_STEPS = '''
+    from dfx import Step, hookimpl
+
+    def step_my_report(model, cfg, ctx):
+        ctx.write_report("my_report.json", {"nodes": len(model.graph.node)})
+        return model
+
+    def step_after_codegen(model, cfg, ctx):
+        (ctx.report_dir / "after_codegen.txt").write_text("ran")
+        return model
+
+    @hookimpl
+    def dfx_register_steps():
+        # the first as the hookspec's example writes it: a place, no outputs
+        return [Step("step_my_report", step_my_report, after="step_generate_estimate_reports"),
+                Step("step_after_codegen", step_after_codegen, after="step_hw_codegen")]
+'''
+
+
+def step_status(stdout: str) -> dict[str, str]:
+    """``dfx steps`` lines -> {step name: "runs: ..." or "skipped: ..."}."""
+    out = {}
+    for line in stdout.splitlines():
+        if line.strip()[:1].isdigit():
+            out[line.split()[1]] = line[line.rindex("(runs: ") if "(runs: " in line
+                                        else line.rindex("(skipped: "):].strip("()")
+    return out
+
+
+def test_a_step_placed_after_the_estimates_runs_in_an_estimate_only_build(tmp_path):
+    write_plugin(tmp_path, "placed", PLACED_STEPS)
+    status = step_status(ok(dfx("steps", "--plugins", "default,placed", tmp_path=tmp_path,
+                                pythonpath=tmp_path)).stdout)
+    assert status["step_my_report"] == ("runs: with step_generate_estimate_reports (it names "
+                                        "no outputs of its own), for estimate_reports")
+    assert status["step_after_codegen"].startswith(
+        "skipped: it runs with step_hw_codegen (it names no outputs of its own), needed only "
+        "for bitfile, deployment_package, out_of_context_synth, pynq_driver, "
+        "rtlsim_performance, stitched_ip; generate_outputs asks for estimate_reports")
+    assert status["step_hw_codegen"].startswith("skipped: needed only for bitfile")
+    assert status["step_tidy_up"] == "runs: every build"
+
+    build = tmp_path / "build"
+    proc = ok(dfx("run", "--plugins", "default,placed", MODEL, "-o", build, tmp_path=tmp_path,
+                  pythonpath=tmp_path))
+    # the build runs exactly the steps `dfx steps` said it would, in that order
+    ran = list(step_lines(proc.stdout))
+    assert ran == [name for name, text in status.items() if text.startswith("runs")]
+    assert ran[-2:] == ["step_generate_estimate_reports", "step_my_report"]
+    assert read_json(build / "report" / "my_report.json")["nodes"] > 0
+    assert not (build / "report" / "after_codegen.txt").exists()
+
+
+def test_dfx_steps_follows_the_configuration(tmp_path):
+    write_plugin(tmp_path, "placed", PLACED_STEPS)
+
+    def status(*args):
+        return step_status(ok(dfx("steps", "--plugins", "default,placed", *args,
+                                  tmp_path=tmp_path, pythonpath=tmp_path)).stdout)
+
+    hw = status("--generate-outputs", "stitched_ip")
+    assert hw["step_after_codegen"] == ("runs: with step_hw_codegen (it names no outputs of "
+                                        "its own), for stitched_ip")
+    assert hw["step_hw_codegen"] == "runs: for stitched_ip"
+    # the estimates (and the step placed after them) are for estimate_reports only
+    assert hw["step_my_report"].startswith("skipped: it runs with "
+                                           "step_generate_estimate_reports")
+    assert hw["step_measure_rtlsim_performance"] == (
+        "skipped: needed only for rtlsim_performance; generate_outputs asks for stitched_ip")
+    cut = status("--generate-outputs", "stitched_ip", "--set", "stop_step=step_hw_codegen")
+    assert cut["step_after_codegen"] == "skipped: it comes after stop_step step_hw_codegen"
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"steps": ["step_qonnx_to_finn", "step_tidy_up"]}))
+    listed = status("--config", config)
+    assert listed["step_tidy_up"] == "runs: every build"
+    assert listed["step_streamline"] == "skipped: the configuration's steps do not list it"
+    # a bad key is the usual configuration error, naming it
+    proc = dfx("steps", "--set", "generate_output=stitched_ip", tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown key 'generate_output'; did you mean --set generate_outputs" in proc.stderr
+
+
+def test_a_replacement_without_outputs_runs_where_the_replaced_step_ran(tmp_path):
+    write_plugin(tmp_path, "my_codegen", '''
+        from dfx import Step, hookimpl
+
+        def my_codegen(model, cfg, ctx):
+            (ctx.report_dir / "my_codegen.txt").write_text("ran")
+            return model
+
+        @hookimpl
+        def dfx_register_steps():
+            return [Step("step_hw_codegen", my_codegen, replaces=True)]
+    ''')
+    out = ok(dfx("steps", "--plugins", "default,my_codegen", tmp_path=tmp_path,
+                 pythonpath=tmp_path)).stdout
+    line = next(line for line in out.splitlines() if " step_hw_codegen " in line)
+    # it takes over the outputs of the step it replaces, so an estimate build skips it
+    assert "step_hw_codegen [bitfile, deployment_package, out_of_context_synth" in line
+    assert "(skipped: needed only for bitfile" in line
+    build = tmp_path / "build"
+    ok(dfx("run", "--plugins", "default,my_codegen", MODEL, "-o", build, "-q",
+           tmp_path=tmp_path, pythonpath=tmp_path))
+    assert not (build / "report" / "my_codegen.txt").exists()
