@@ -355,11 +355,21 @@ def cmd_sim(args) -> int:
     except (OSError, ValueError) as exc:
         raise DfxError(f"--input {args.input}: not a readable .npy file ({exc})") from None
     x = batch_input(model, x)
-    if len(x) == 0 or args.backend == "python":
-        # An empty batch gives an empty output on both backends: no simulator for nothing.
-        y = execute(model, x, plugins.layer_kinds)
-    else:
-        y = _rtl_sim(build_dir, model, x, plugins, args.backpressure)
+    try:
+        if len(x) == 0 or args.backend == "python":
+            # An empty batch gives an empty output on both backends: no simulator for nothing.
+            y = execute(model, x, plugins.layer_kinds)
+        else:
+            y = _rtl_sim(build_dir, model, x, plugins, args.backpressure)
+    except Exception as exc:
+        from dfx.errors import PluginError
+        from dfx.layers import layer_kind_at_fault
+
+        culprit = None if isinstance(exc, DfxError) else \
+            layer_kind_at_fault(exc, plugins.layer_kinds)
+        if culprit is None:
+            raise
+        raise PluginError(culprit) from exc
     try:
         with open(output, "wb") as f:  # exactly the path asked for (np.save adds .npy)
             np.save(f, y)

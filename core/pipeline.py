@@ -646,6 +646,11 @@ class Build:
         )
         try:
             model = step.call(model, self.cfg, ctx)
+            if not hasattr(model, "graph") or not hasattr(model, "save"):
+                raise StepError(f"step {step.name!r} returned {type(model).__name__}, "
+                                f"not a ModelWrapper")
+            if self._verifies(step):
+                self._verify(step, model, files)
         except DfxError as exc:
             exc.step_name = step.name
             raise
@@ -658,14 +663,14 @@ class Build:
                 raise error from None
             log.exception("step %s raised", step.name)
             _post_mortem(self.cfg, exc)
-            error = StepError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}")
+            from dfx.layers import layer_kind_at_fault
+
+            # a layer kind's method that raised is named with its plugin and node
+            culprit = layer_kind_at_fault(exc, self.plugins.layer_kinds)
+            error = StepError(f"step {step.name!r} failed: "
+                              f"{culprit or f'{type(exc).__name__}: {exc}'}")
             error.step_name = step.name
             raise error from exc
-        if not hasattr(model, "graph") or not hasattr(model, "save"):
-            raise StepError(f"step {step.name!r} returned {type(model).__name__}, "
-                            f"not a ModelWrapper")
-        if self._verifies(step):
-            self._verify(step, model, files)
         return model, ctx.outputs
 
     def _verify(self, step: Step, model, files: Path) -> None:
