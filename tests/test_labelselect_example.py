@@ -447,6 +447,7 @@ def test_the_index_type_holds_every_label(labelselect_src):
 
 @pytest.mark.parametrize("case, why", [
     ("negative_scale", "only a positive scale keeps their order"),
+    ("too_fine", "below float32's resolution"),
     ("relu", "a relu before it merges logits into ties"),
     ("values_used", "the TopK's values output is used"),
     ("smallest", "largest=0"),
@@ -465,11 +466,20 @@ def test_refusals_name_the_node_and_why(labelselect_src, case, why):
         model = identity_logits_model("ArgMax")
         producer = model.find_producer("logits")
         producer.output[0] = "raw"
-        op = (helper.make_node("Mul", ["raw", "minus"], ["logits"], name="Negate")
-              if case == "negative_scale" else
-              helper.make_node("Relu", ["raw"], ["logits"], name="Rectify"))
+        ops = {
+            "negative_scale": [helper.make_node("Mul", ["raw", "minus"], ["logits"])],
+            "relu": [helper.make_node("Relu", ["raw"], ["logits"])],
+            # logits 1e-6 apart around 1000, where float32 steps by 6e-5
+            "too_fine": [helper.make_node("Mul", ["raw", "tiny"], ["small"]),
+                         helper.make_node("Add", ["small", "thousand"], ["logits"])],
+        }[case]
         model.set_initializer("minus", np.array(-0.5, dtype=np.float32))
-        model.graph.node.insert(list(model.graph.node).index(producer) + 1, op)
+        model.set_initializer("tiny", np.array(1e-6, dtype=np.float32))
+        model.set_initializer("thousand", np.array(1000.0, dtype=np.float32))
+        model.set_tensor_shape("small", [1, LABELS])
+        at = list(model.graph.node).index(producer) + 1
+        for offset, op in enumerate(ops):
+            model.graph.node.insert(at + offset, op)
     with pytest.raises(UnsupportedNodeError) as info:
         _streamline_and_convert(model)
     assert info.value.node_name == "ClassIndex"

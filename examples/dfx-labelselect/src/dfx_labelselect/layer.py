@@ -71,11 +71,12 @@ def _attr(node, name: str, default):
 def selection(node, model) -> dict[str, Any] | None:
     """What an ``ArgMax`` or ``TopK`` node selects, or None if it is neither.
 
-    Returns ``{"axis", "rank", "k", "keepdims", "select_last_index", "indices",
-    "values_used"}``: the normalized axis, the input rank, K, the ArgMax options,
-    the name of the indices output, and whether a TopK's values output is used.
-    ``k`` is None when a TopK's K is not a constant. Shared by the streamlining
-    rules and :meth:`LabelSelect.match`, so both read the node the same way.
+    Returns ``{"axis", "rank", "k", "keepdims", "select_last_index", "largest",
+    "sorted", "indices", "values_used"}``: the normalized axis, the input rank, K,
+    the ArgMax and TopK options, the name of the indices output, and whether a
+    TopK's values output is used. ``k`` is None when a TopK's K is not a constant.
+    Shared by the streamlining rules and :meth:`LabelSelect.match`, so both read the
+    node the same way.
     """
     if node.op_type not in ("ArgMax", "TopK") or node.domain not in ("", "ai.onnx"):
         return None

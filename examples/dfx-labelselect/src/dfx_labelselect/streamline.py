@@ -39,9 +39,9 @@ def _uniform(array, what: str, node) -> float:
     return float(flat[0]) if flat.size else 0.0
 
 
-def integer_source(streamliner, node) -> tuple[str, int, int]:
-    """The integer tensor whose order along the last axis is that of ``node.input[0]``,
-    with the smallest and largest value it can take; raises UnsupportedNodeError why not.
+def integer_source(streamliner, node) -> str:
+    """The integer tensor whose order along the last axis is that of ``node.input[0]``;
+    raises UnsupportedNodeError saying why when there is none.
     """
     from dfx.errors import UnsupportedNodeError
     from dfx.plugins.streamline import AccValue, IntValue
@@ -77,7 +77,7 @@ def integer_source(streamliner, node) -> tuple[str, int, int]:
             node.name, node.op_type,
             f"integers one apart give logits {slope:g} apart, below float32's resolution "
             f"at {largest:g}: the float reference could see ties the integers do not have")
-    return name, lo, hi
+    return name
 
 
 def _selection_or_refuse(streamliner, node):
@@ -111,7 +111,7 @@ def argmax(streamliner, node) -> None:
     from onnx import helper
 
     _selection_or_refuse(streamliner, node)
-    source, _lo, _hi = integer_source(streamliner, node)
+    source = integer_source(streamliner, node)
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     streamliner.nodes.append(helper.make_node(
         "ArgMax", [source], [node.output[0]], name=streamliner._fresh("ArgMax"), **attrs))
@@ -124,7 +124,7 @@ def topk(streamliner, node) -> None:
     from onnx import helper
 
     sel = _selection_or_refuse(streamliner, node)
-    source, _lo, _hi = integer_source(streamliner, node)
+    source = integer_source(streamliner, node)
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     k = streamliner._add_init("topk_k", np.array([sel["k"]]), dtype=np.int64)
     values = streamliner._fresh("topk_values")  # unused: LabelSelect gives no values
