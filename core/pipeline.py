@@ -228,6 +228,12 @@ def plan_steps(cfg, steps: list[Step]) -> list[PlannedStep]:
         else:
             skipped[step.name] = reason_to_skip(step)
     names = [s.name for s in kept]
+    for key in ("start_step", "stop_step"):
+        name = getattr(cfg, key)
+        if name and name not in names:
+            # validate_step_names found it, so the outputs ruled it out
+            raise ConfigError(f"{key} {name!r} is not a step of this build: "
+                              f"{skipped.get(name, 'it does not run')}")
     start = names.index(cfg.start_step) if cfg.start_step else 0
     stop = names.index(cfg.stop_step) + 1 if cfg.stop_step else len(kept)
     for step in kept[:start]:

@@ -547,6 +547,12 @@ def test_dfx_steps_follows_the_configuration(tmp_path):
     listed = status("--config", config)
     assert listed["step_tidy_up"] == "runs: every build"
     assert listed["step_streamline"] == "skipped: the configuration's steps do not list it"
+    # a stop_step the outputs leave out is an error saying why, for dfx run as well
+    for command in (["steps"], ["run", MODEL, "-o", tmp_path / "never"]):
+        proc = dfx(*command, "--set", "stop_step=step_hw_codegen", tmp_path=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert ("stop_step 'step_hw_codegen' is not a step of this build: needed only for "
+                "bitfile") in proc.stderr
     # a bad key is the usual configuration error, naming it
     proc = dfx("steps", "--set", "generate_output=stitched_ip", tmp_path=tmp_path)
     assert proc.returncode == 2
