@@ -110,8 +110,17 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list the loaded plugins and their hooks")
     plugins.add_argument("--plugins", default=None, help=PLUGINS_HELP)
 
-    steps = sub.add_parser("steps", help="list the build steps in order")
+    steps = sub.add_parser(
+        "steps", help="list the build steps in order, and which a build runs",
+        description="List the registered build steps in order. Each line ends with whether "
+                    "a build with the given configuration (default: the default one, "
+                    "generate_outputs estimate_reports) runs the step, and when or why not.")
     steps.add_argument("--plugins", default=None, help=PLUGINS_HELP)
+    steps.add_argument("--config", "-c", help="a build configuration, JSON or YAML")
+    steps.add_argument("--generate-outputs", metavar="A,B,...", default=None,
+                       help="the outputs the build asks for (overrides the configuration)")
+    steps.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="set any configuration key (steps, start_step, stop_step, ...)")
 
     sub.add_parser("boards", help="list the known boards")
     config = sub.add_parser("config", help="list the configuration keys")
@@ -187,21 +196,14 @@ def main(argv: list[str] | None = None) -> int:
 # -- commands -----------------------------------------------------------------
 
 
-def _load_config(args, plugins):
-    from dfx.board_registry import get_board
-    from dfx.config import apply_board, config_keys, load_config_file, make_config
+def _set_overrides(items: list[str], plugins) -> dict[str, str]:
+    """``--set KEY=VALUE`` items as overrides; an unknown key is an error naming it."""
+    from dfx.config import config_keys
     from dfx.errors import ConfigError
 
-    data, source = {}, "command line"
-    if args.config:
-        data = load_config_file(args.config)
-        source = args.config
-    overrides = {}
-    for key, value in vars(args).items():
-        if key.startswith("cfg__") and value is not None:
-            overrides[key[5:]] = value
     known = config_keys() + [f.name for f in plugins.config_fields()]
-    for item in args.set:
+    overrides = {}
+    for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep:
@@ -213,6 +215,22 @@ def _load_config(args, plugins):
             hint = f"; did you mean --set {close[0]}={value}?" if close else ""
             raise ConfigError(f"--set: unknown key {key!r}{hint} (dfx config lists the keys)")
         overrides[key] = value
+    return overrides
+
+
+def _load_config(args, plugins):
+    from dfx.board_registry import get_board
+    from dfx.config import apply_board, load_config_file, make_config
+
+    data, source = {}, "command line"
+    if args.config:
+        data = load_config_file(args.config)
+        source = args.config
+    overrides = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg__") and value is not None:
+            overrides[key[5:]] = value
+    overrides.update(_set_overrides(args.set, plugins))
     if args.output_dir:
         overrides["output_dir"] = args.output_dir
     if getattr(args, "force", False):
@@ -357,11 +375,21 @@ def cmd_sim(args) -> int:
     except (OSError, ValueError) as exc:
         raise DfxError(f"--input {args.input}: not a readable .npy file ({exc})") from None
     x = batch_input(model, x)
-    if len(x) == 0 or args.backend == "python":
-        # An empty batch gives an empty output on both backends: no simulator for nothing.
-        y = execute(model, x, plugins.layer_kinds)
-    else:
-        y = _rtl_sim(build_dir, model, x, plugins, args.backpressure, args.exact_fifos)
+    try:
+        if len(x) == 0 or args.backend == "python":
+            # An empty batch gives an empty output on both backends: no simulator for nothing.
+            y = execute(model, x, plugins.layer_kinds)
+        else:
+            y = _rtl_sim(build_dir, model, x, plugins, args.backpressure, args.exact_fifos)
+    except Exception as exc:
+        from dfx.errors import PluginError
+        from dfx.layers import layer_kind_at_fault
+
+        culprit = None if isinstance(exc, DfxError) else \
+            layer_kind_at_fault(exc, plugins.layer_kinds)
+        if culprit is None:
+            raise
+        raise PluginError(culprit) from exc
     try:
         with open(output, "wb") as f:  # exactly the path asked for (np.save adds .npy)
             np.save(f, y)
@@ -467,13 +495,27 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_steps(args) -> int:
-    from dfx.pipeline import registered_steps
+    """The registered steps in order; each line ends with whether the build runs it
+    (``runs: ...``, when) or not (``skipped: ...``, why), for the configuration given."""
+    from dfx.config import load_config_file, make_config
+    from dfx.pipeline import plan_steps, registered_steps
     from dfx.plugin_manager import load_plugins
 
     plugins = load_plugins(args.plugins)
-    for i, step in enumerate(registered_steps(plugins), 1):
+    data = load_config_file(args.config) if args.config else {}
+    overrides = _set_overrides(args.set, plugins)
+    if args.generate_outputs is not None:
+        overrides["generate_outputs"] = args.generate_outputs
+    cfg = make_config(data, overrides, extra_fields=plugins.config_fields(),
+                      source=args.config or "command line")
+    steps = registered_steps(plugins)
+    plan = {planned.step.name: planned for planned in plan_steps(cfg, steps)}
+    for i, step in enumerate(steps, 1):
         outputs = f" [{', '.join(sorted(step.outputs))}]" if step.outputs else ""
-        print(f"{i:2d}. {step.name}{outputs}  {step.description}")
+        planned = plan[step.name]
+        status = f"runs: {planned.why}" if planned.runs else f"skipped: {planned.why}"
+        description = f"  {step.description}" if step.description else ""
+        print(f"{i:2d}. {step.name}{outputs}{description}  ({status})")
     return 0
 
 

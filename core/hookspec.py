@@ -64,6 +64,13 @@ def dfx_register_steps():
     registered replaces the earlier one only if it says ``replaces=True``;
     otherwise the name clash is an error.
 
+    When it runs: a step that names ``outputs`` runs when the build asks for one of
+    them (``generate_outputs``); one that names none runs whenever the step it is
+    placed after (or before) runs, so ``Step("step_my_report", f,
+    after="step_generate_estimate_reports")`` runs in an estimate-only build. ``dfx
+    steps`` ends each line with ``runs: ...`` or ``skipped: ...`` and the reason, for
+    the default configuration or the one given (``--config``, ``--generate-outputs``).
+
     Calling rule: all results. Built-in plugins are asked first, then the others
     in the order ``--plugins`` names them, so third-party steps can refer to
     default steps.

@@ -369,3 +369,27 @@ class LayerRegistry:
     def hw_layers(self, model: ModelWrapper) -> list[HWLayer]:
         """The hardware layers of ``model`` in graph order."""
         return [self.wrap(n, model) for n in model.graph.node if self.is_hw(n)]
+
+
+def layer_kind_at_fault(exc: BaseException, layer_kinds: LayerRegistry | None = None
+                        ) -> str | None:
+    """Name the layer kind whose method raised ``exc``, or None if none did.
+
+    Walks ``exc``'s traceback from the caller inwards to the first frame running a
+    method of a :class:`HWLayer` (the method dfx called) and returns, for messages,
+    ``"plugin 'p': layer kind K raised ValueError in cycles() on node 'LabelSelect_0':
+    <message>"``; ``layer_kinds`` gives the plugin that registered the kind.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get("self", frame.f_locals.get("cls"))
+        kind = owner if isinstance(owner, type) else type(owner)
+        if issubclass(kind, HWLayer) and kind is not HWLayer:
+            node = owner.node if isinstance(owner, HWLayer) else frame.f_locals.get("node")
+            where = f" on node {node.name!r}" if getattr(node, "name", "") else ""
+            plugin = layer_kinds.owner(kind.op_type) if layer_kinds is not None else "?"
+            return (f"plugin {plugin!r}: layer kind {kind.__qualname__} ({kind.op_type}) "
+                    f"raised {type(exc).__name__} in {frame.f_code.co_name}(){where}: {exc}")
+        tb = tb.tb_next
+    return None

@@ -22,6 +22,7 @@ complete build, and no file that dfx did not write is removed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -85,9 +86,12 @@ def registered_steps(plugins) -> list[Step]:
                         f"replace it)"
                     )
                 index = names.index(step.name)
-                order.pop(index)
+                replaced = order.pop(index)
                 names.pop(index)
                 if not step.after and not step.before:
+                    if not step.outputs:
+                        # in the replaced step's place, for the outputs it was needed for
+                        step = dataclasses.replace(step, outputs=replaced.outputs)
                     order.insert(index, step)
                     owners[step.name] = plugin_name
                     continue
@@ -121,8 +125,54 @@ def _import_custom_step(spec: str) -> Step:
     return Step(spec, func, cacheable=False, description="custom step from the config")
 
 
-def select_steps(cfg, steps: list[Step]) -> list[Step]:
-    """The steps this build runs, from ``steps``/``start_step``/``stop_step``/outputs."""
+def step_triggers(steps: list[Step]) -> dict[str, tuple[frozenset[str], str | None]]:
+    """For every step, the outputs a build must ask for to run it, and where that comes from.
+
+    ``name -> (outputs, anchor)``: a step that names ``outputs`` runs when the build asks
+    for one of them (``anchor`` None). A step that names none runs when the step it is
+    placed after (or before) runs: it takes that step's outputs, and ``anchor`` is that
+    step's name. A step with neither runs in every build (empty outputs). So a plugin step
+    placed after the estimates runs in an estimate-only build.
+    """
+    by_name = {s.name: s for s in steps}
+    triggers: dict[str, tuple[frozenset[str], str | None]] = {}
+
+    def resolve(step: Step, seen: frozenset[str]) -> frozenset[str]:
+        if step.name not in triggers:
+            anchor = step.after or step.before
+            if step.outputs or not anchor or anchor not in by_name or anchor in seen:
+                triggers[step.name] = (frozenset(step.outputs), None)
+            else:
+                triggers[step.name] = (resolve(by_name[anchor], seen | {step.name}), anchor)
+        return triggers[step.name][0]
+
+    for step in steps:
+        resolve(step, frozenset())
+    return triggers
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One registered step and whether this build runs it (``why``: when, or why not)."""
+
+    step: Step
+    runs: bool
+    why: str
+
+
+def _names(outputs) -> str:
+    return ", ".join(sorted(outputs))
+
+
+def plan_steps(cfg, steps: list[Step]) -> list[PlannedStep]:
+    """Every step this build runs, in order, and the registered steps it skips, with why.
+
+    The rules: ``steps`` (if set) lists the steps and their order; otherwise all
+    registered steps run in their order. Of those, a step runs when the build asks for
+    one of the outputs that need it (:func:`step_triggers`); ``start_step`` and
+    ``stop_step`` then cut the list. Registered steps not run are listed after, in their
+    order, each with its reason.
+    """
     by_name = {s.name: s for s in steps}
     from dfx.config import validate_step_names
 
@@ -135,10 +185,8 @@ def select_steps(cfg, steps: list[Step]) -> list[Step]:
                 chosen.append(_import_custom_step(name))
             else:
                 validate_step_names(cfg, list(by_name))  # raises with a suggestion
-        explicit = True
     else:
         chosen = list(steps)
-        explicit = False
     validate_step_names(cfg, [s.name for s in chosen])
 
     wanted = set(cfg.generate_outputs)
@@ -149,15 +197,64 @@ def select_steps(cfg, steps: list[Step]) -> list[Step]:
             f"generate_outputs: no loaded plugin produces {', '.join(missing)} "
             f"(produced here: {', '.join(sorted(producible)) or 'nothing'})"
         )
-    if not explicit:
-        last = max((i for i, s in enumerate(chosen) if s.outputs & wanted), default=-1)
-        chosen = chosen[: last + 1]
-    chosen = [s for s in chosen if not s.outputs or s.outputs & wanted]
+    triggers = step_triggers(steps)
+    asked = f"generate_outputs asks for {_names(wanted)}"
 
-    names = [s.name for s in chosen]
+    def trigger(step: Step) -> tuple[frozenset[str], str | None]:
+        return triggers.get(step.name, (frozenset(step.outputs), None))
+
+    def reason_to_run(step: Step) -> str:
+        outputs, anchor = trigger(step)
+        if not outputs:
+            return "every build" + (f" (placed by {anchor}, which every build runs)"
+                                    if anchor else "")
+        needed = _names(outputs & wanted)
+        if anchor:
+            return f"with {anchor} (it names no outputs of its own), for {needed}"
+        return f"for {needed}"
+
+    def reason_to_skip(step: Step) -> str:
+        outputs, anchor = trigger(step)
+        if anchor:
+            return (f"it runs with {anchor} (it names no outputs of its own), needed only "
+                    f"for {_names(outputs)}; {asked}")
+        return f"needed only for {_names(outputs)}; {asked}"
+
+    kept, skipped = [], {}
+    for step in chosen:
+        outputs, _anchor = trigger(step)
+        if not outputs or outputs & wanted:
+            kept.append(step)
+        else:
+            skipped[step.name] = reason_to_skip(step)
+    names = [s.name for s in kept]
+    for key in ("start_step", "stop_step"):
+        name = getattr(cfg, key)
+        if name and name not in names:
+            # validate_step_names found it, so the outputs ruled it out
+            raise ConfigError(f"{key} {name!r} is not a step of this build: "
+                              f"{skipped.get(name, 'it does not run')}")
     start = names.index(cfg.start_step) if cfg.start_step else 0
-    stop = names.index(cfg.stop_step) + 1 if cfg.stop_step else len(chosen)
-    return chosen[start:stop]
+    stop = names.index(cfg.stop_step) + 1 if cfg.stop_step else len(kept)
+    for step in kept[:start]:
+        skipped[step.name] = f"it comes before start_step {cfg.start_step}"
+    for step in kept[stop:]:
+        skipped[step.name] = f"it comes after stop_step {cfg.stop_step}"
+    plan = [PlannedStep(step, True, reason_to_run(step)) for step in kept[start:stop]]
+    listed = {s.name for s in chosen}
+    for step in steps:
+        if step.name not in listed:
+            skipped[step.name] = "the configuration's steps do not list it"
+    custom = [s for s in chosen if s.name not in by_name]  # functions named in steps
+    for step in [*steps, *custom]:
+        if step.name in skipped:
+            plan.append(PlannedStep(step, False, skipped[step.name]))
+    return plan
+
+
+def select_steps(cfg, steps: list[Step]) -> list[Step]:
+    """The steps this build runs, in order (see :func:`plan_steps` for the rules)."""
+    return [planned.step for planned in plan_steps(cfg, steps) if planned.runs]
 
 
 # --------------------------------------------------------------------------
@@ -560,6 +657,11 @@ class Build:
         )
         try:
             model = step.call(model, self.cfg, ctx)
+            if not hasattr(model, "graph") or not hasattr(model, "save"):
+                raise StepError(f"step {step.name!r} returned {type(model).__name__}, "
+                                f"not a ModelWrapper")
+            if self._verifies(step):
+                self._verify(step, model, files)
         except DfxError as exc:
             exc.step_name = step.name
             raise
@@ -572,14 +674,14 @@ class Build:
                 raise error from None
             log.exception("step %s raised", step.name)
             _post_mortem(self.cfg, exc)
-            error = StepError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}")
+            from dfx.layers import layer_kind_at_fault
+
+            # a layer kind's method that raised is named with its plugin and node
+            culprit = layer_kind_at_fault(exc, self.plugins.layer_kinds)
+            error = StepError(f"step {step.name!r} failed: "
+                              f"{culprit or f'{type(exc).__name__}: {exc}'}")
             error.step_name = step.name
             raise error from exc
-        if not hasattr(model, "graph") or not hasattr(model, "save"):
-            raise StepError(f"step {step.name!r} returned {type(model).__name__}, "
-                            f"not a ModelWrapper")
-        if self._verifies(step):
-            self._verify(step, model, files)
         return model, ctx.outputs
 
     def _verify(self, step: Step, model, files: Path) -> None:

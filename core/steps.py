@@ -34,7 +34,12 @@ class Step:
     after/before:    where the step goes in the order (another step's name).
     replaces:        allow replacing a step registered earlier under the same name.
     outputs:         the output types (``generate_outputs`` values) that need this
-                     step. Empty means "every output after this point needs it".
+                     step: it runs when the build asks for one of them. Empty: the step
+                     runs whenever the step it is placed ``after``/``before`` runs (a
+                     report step after the estimates runs in an estimate-only build), in
+                     the place of a step it ``replaces`` whenever that one would have
+                     run, and with neither in every build. ``dfx steps`` shows, for a
+                     configuration, which steps run and why the others are skipped.
     hooks:           the stage hooks the step calls; the fingerprints of the plugins
                      implementing them are part of the cache key.
     uses_layer_kinds: whether the registered layer kinds affect the result.

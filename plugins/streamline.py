@@ -817,17 +817,32 @@ def collect_op_handlers(hook) -> dict:
 
 
 def _named_handler(plugin: str, op_type: str, handler):
+    """``handler`` of ``plugin``, checked: what it raises, and every output of the node
+    that is used later left without a value (or with something that is not one), is a
+    PluginError naming the plugin and the node."""
     def run(streamliner, node):
         from dfx.errors import DfxError, PluginError
 
         try:
-            return handler(streamliner, node)
+            result = handler(streamliner, node)
         except DfxError:
             raise
         except Exception as exc:
             raise PluginError(f"plugin {plugin!r}: the streamlining handler for {op_type} "
                               f"raised {type(exc).__name__} on node {node.name!r}: "
                               f"{exc}") from exc
+        graph_outputs = {o.name for o in streamliner.src.graph.output}
+        for out in node.output:
+            if not out or (out not in graph_outputs and not streamliner.src.find_consumers(out)):
+                continue  # an output nothing reads needs no value
+            value = streamliner.values.get(out)
+            if not isinstance(value, ConstValue | IntValue | AccValue):
+                found = "no value" if value is None else f"{type(value).__name__} {value!r}"
+                raise PluginError(
+                    f"plugin {plugin!r}: the streamlining handler for {op_type} left {found} "
+                    f"for output {out!r} of node {node.name!r} (it must store a ConstValue, "
+                    f"IntValue or AccValue in streamliner.values)")
+        return result
     return run
 
 

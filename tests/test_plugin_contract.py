@@ -277,6 +277,110 @@ def test_a_malformed_handler_registry_names_the_plugin(plugin):
         collect_op_handlers(load_plugins(f"default,{name}").hook)
 
 
+def test_a_handler_that_leaves_no_value_names_the_plugin_and_the_node(plugin):
+    name = plugin('''
+        from dfx import hookimpl
+
+        def forgetful(streamliner, node):
+            pass  # stores nothing for its output
+
+        def wrong(streamliner, node):
+            streamliner.values[node.output[0]] = 3.0  # not a tracked value
+
+        @hookimpl
+        def dfx_streamline_op_handlers():
+            return {"Relu": forgetful, "BatchNormalization": wrong}
+    ''')
+    model = make_mlp(8, MLP, seed=5)
+    first = next(n for n in model.graph.node if n.op_type in ("Relu", "BatchNormalization"))
+    with pytest.raises(PluginError) as info:
+        _streamlined(model, load_plugins(f"default,{name}"))
+    message = str(info.value)
+    assert f"plugin {name!r}: the streamlining handler for {first.op_type}" in message
+    assert f"of node {first.name!r}" in message and f"output {first.output[0]!r}" in message
+    assert ("left no value" if first.op_type == "Relu" else "left float 3.0") in message
+
+
+# -- a layer kind's other methods ---------------------------------------------------------
+
+
+BROKEN_MVAU = '''
+    from dfx import hookimpl
+    from dfx.plugins.layers.mvau import MVAU
+
+    class BrokenMVAU(MVAU):
+        replaces = True
+
+        def {method}(self, *args, **kwargs):
+            raise ValueError("{method} is broken")
+
+    @hookimpl
+    def dfx_register_layer_kinds():
+        return [BrokenMVAU]
+'''
+
+
+@pytest.mark.parametrize("method, step", [
+    ("cycles", "step_target_fps_parallelization"),
+    ("resources", "step_target_fps_parallelization"),
+    ("op_and_param_counts", "step_generate_estimate_reports"),
+])
+def test_a_kind_method_that_raises_in_a_build_names_the_plugin_and_the_node(
+        plugin, tmp_path, capsys, method, step):
+    from dfx.cli import main
+
+    name = plugin(BROKEN_MVAU.format(method=method))
+    model = make_mlp(8, MLP, seed=3)
+    model.save(str(tmp_path / "mlp.onnx"))
+    code = main(["run", "--plugins", f"default,{name}", str(tmp_path / "mlp.onnx"), "-o",
+                 str(tmp_path / "b"), "-q", "--target-fps", "100000"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert (f"step {step!r} failed: plugin {name!r}: layer kind BrokenMVAU (MVAU) raised "
+            f"ValueError in {method}() on node 'MVAU_0': {method} is broken") in err
+
+
+def test_a_kind_whose_execution_raises_in_dfx_sim_names_the_plugin_and_the_node(
+        plugin, tmp_path, capsys):
+    from dfx.cli import main
+
+    name = plugin(BROKEN_MVAU.format(method="execute"))
+    model = make_mlp(8, MLP, seed=3)
+    model.save(str(tmp_path / "mlp.onnx"))
+    np.save(tmp_path / "x.npy", random_inputs(model, 3, seed=4))
+    assert main(["run", "--plugins", f"default,{name}", str(tmp_path / "mlp.onnx"), "-o",
+                 str(tmp_path / "b"), "-q"]) == 0
+    code = main(["sim", str(tmp_path / "b"), "--backend", "python", "-i",
+                 str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")])
+    err = capsys.readouterr().err
+    assert code == PluginError.exit_code and "Traceback" not in err
+    assert (f"plugin {name!r}: layer kind BrokenMVAU (MVAU) raised ValueError in execute() "
+            f"on node 'MVAU_0': execute is broken") in err
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_two_plugins_registering_one_op_type_are_both_named(plugin):
+    source = '''
+        from dfx import hookimpl
+        from dfx.layers import HWLayer
+
+        class {cls}(HWLayer):
+            op_type = "Popcount"
+
+        @hookimpl
+        def dfx_register_layer_kinds():
+            return [{cls}]
+    '''
+    first, second = plugin(source.format(cls="FirstPopcount")), \
+        plugin(source.format(cls="SecondPopcount"))
+    with pytest.raises(PluginError) as info:
+        load_plugins(f"default,{first},{second}").layer_kinds  # noqa: B018
+    message = str(info.value)
+    assert "layer kind 'Popcount' is registered twice" in message
+    assert f"by plugin {first!r} ({first}.FirstPopcount)" in message
+    assert f"by plugin {second!r} ({second}.SecondPopcount)" in message
+
+
 # -- the codegen manifest -----------------------------------------------------------------
 
 

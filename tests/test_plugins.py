@@ -6,8 +6,6 @@ Every test drives the real CLI in a fresh process (``python -m dfx ...``).
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -16,7 +14,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+
+from example_packages import install_editable
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLUGIN_DIR = ROOT / "examples" / "dfx-example-plugin"
@@ -81,53 +80,12 @@ def write_plugin(folder: Path, name: str, source: str) -> Path:
 # --------------------------------------------------------------------------
 
 
-def _example_entry_point():
-    importlib.invalidate_caches()
-    for ep in importlib.metadata.entry_points(group="dfx.plugins"):
-        if ep.name == "example":
-            return ep
-    return None
-
-
-def _example_is_this_tree() -> bool:
-    """Whether a fresh interpreter imports dfx_example_plugin from this work tree."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "import dfx_example_plugin; print(dfx_example_plugin.__file__)"],
-        check=False, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        return False
-    return Path(proc.stdout.strip()).resolve().is_relative_to(EXAMPLE_PLUGIN_DIR.resolve())
-
-
-def _pip_install_example() -> None:
-    base = [sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
-            "--quiet"]
-    proc = subprocess.run([*base, "--no-build-isolation", "-e", str(EXAMPLE_PLUGIN_DIR)],
-                          check=False, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        # setuptools < 70.1 needs the `wheel` package for editable installs; without
-        # it in this environment, let pip build in an isolated environment instead.
-        proc = subprocess.run([*base, "-e", str(EXAMPLE_PLUGIN_DIR)],
-                              check=False, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"pip install -e {EXAMPLE_PLUGIN_DIR} failed:\n" \
-                                 f"{proc.stdout}\n{proc.stderr}"
-
-
 @pytest.fixture(scope="session")
 def example_plugin(tmp_path_factory) -> None:
-    """``pip install -e examples/dfx-example-plugin`` into this interpreter, once.
-
-    The lock lives in the folder shared by all xdist workers of this run, so only
-    one worker installs; the others wait and then find the entry point.
-    """
-    lock = tmp_path_factory.getbasetemp().parent / "dfx-example-plugin-install.lock"
-    with FileLock(str(lock), timeout=900):
-        if _example_entry_point() is None or not _example_is_this_tree():
-            _pip_install_example()
-        ep = _example_entry_point()
-        assert ep is not None, "dfx-example-plugin installed, but no entry point 'example'"
-        assert ep.value == "dfx_example_plugin"
-        assert _example_is_this_tree()
+    """``pip install -e examples/dfx-example-plugin`` into this interpreter, once per run
+    (see tests/example_packages.py)."""
+    install_editable(EXAMPLE_PLUGIN_DIR, "example", "dfx_example_plugin",
+                     tmp_path_factory.getbasetemp().parent)
 
 
 @pytest.fixture(scope="session")
@@ -507,3 +465,119 @@ def test_replaced_step_in_the_middle_keeps_its_place(tmp_path):
            pythonpath=tmp_path))
     assert (build / "report" / "my_tidy.txt").read_text() == "ran"
     assert (build / "report" / "estimate_network_performance.json").is_file()
+
+
+# --------------------------------------------------------------------------
+# when a step runs, and what `dfx steps` says about it
+# --------------------------------------------------------------------------
+
+PLACED_STEPS = '''
+    from dfx import Step, hookimpl
+
+    def step_my_report(model, cfg, ctx):
+        ctx.write_report("my_report.json", {"nodes": len(model.graph.node)})
+        return model
+
+    def step_after_codegen(model, cfg, ctx):
+        (ctx.report_dir / "after_codegen.txt").write_text("ran")
+        return model
+
+    @hookimpl
+    def dfx_register_steps():
+        # the first as the hookspec's example writes it: a place, no outputs
+        return [Step("step_my_report", step_my_report, after="step_generate_estimate_reports"),
+                Step("step_after_codegen", step_after_codegen, after="step_hw_codegen")]
+'''
+
+
+def step_status(stdout: str) -> dict[str, str]:
+    """``dfx steps`` lines -> {step name: "runs: ..." or "skipped: ..."}."""
+    out = {}
+    for line in stdout.splitlines():
+        if line.strip()[:1].isdigit():
+            out[line.split()[1]] = line[line.rindex("(runs: ") if "(runs: " in line
+                                        else line.rindex("(skipped: "):].strip("()")
+    return out
+
+
+def test_a_step_placed_after_the_estimates_runs_in_an_estimate_only_build(tmp_path):
+    write_plugin(tmp_path, "placed", PLACED_STEPS)
+    status = step_status(ok(dfx("steps", "--plugins", "default,placed", tmp_path=tmp_path,
+                                pythonpath=tmp_path)).stdout)
+    assert status["step_my_report"] == ("runs: with step_generate_estimate_reports (it names "
+                                        "no outputs of its own), for estimate_reports")
+    assert status["step_after_codegen"].startswith(
+        "skipped: it runs with step_hw_codegen (it names no outputs of its own), needed only "
+        "for bitfile, deployment_package, out_of_context_synth, pynq_driver, "
+        "rtlsim_performance, stitched_ip; generate_outputs asks for estimate_reports")
+    assert status["step_hw_codegen"].startswith("skipped: needed only for bitfile")
+    assert status["step_tidy_up"] == "runs: every build"
+
+    build = tmp_path / "build"
+    proc = ok(dfx("run", "--plugins", "default,placed", MODEL, "-o", build, tmp_path=tmp_path,
+                  pythonpath=tmp_path))
+    # the build runs exactly the steps `dfx steps` said it would, in that order
+    ran = list(step_lines(proc.stdout))
+    assert ran == [name for name, text in status.items() if text.startswith("runs")]
+    assert ran[-2:] == ["step_generate_estimate_reports", "step_my_report"]
+    assert read_json(build / "report" / "my_report.json")["nodes"] > 0
+    assert not (build / "report" / "after_codegen.txt").exists()
+
+
+def test_dfx_steps_follows_the_configuration(tmp_path):
+    write_plugin(tmp_path, "placed", PLACED_STEPS)
+
+    def status(*args):
+        return step_status(ok(dfx("steps", "--plugins", "default,placed", *args,
+                                  tmp_path=tmp_path, pythonpath=tmp_path)).stdout)
+
+    hw = status("--generate-outputs", "stitched_ip")
+    assert hw["step_after_codegen"] == ("runs: with step_hw_codegen (it names no outputs of "
+                                        "its own), for stitched_ip")
+    assert hw["step_hw_codegen"] == "runs: for stitched_ip"
+    # the estimates (and the step placed after them) are for estimate_reports only
+    assert hw["step_my_report"].startswith("skipped: it runs with "
+                                           "step_generate_estimate_reports")
+    assert hw["step_measure_rtlsim_performance"] == (
+        "skipped: needed only for rtlsim_performance; generate_outputs asks for stitched_ip")
+    cut = status("--generate-outputs", "stitched_ip", "--set", "stop_step=step_hw_codegen")
+    assert cut["step_after_codegen"] == "skipped: it comes after stop_step step_hw_codegen"
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"steps": ["step_qonnx_to_finn", "step_tidy_up"]}))
+    listed = status("--config", config)
+    assert listed["step_tidy_up"] == "runs: every build"
+    assert listed["step_streamline"] == "skipped: the configuration's steps do not list it"
+    # a stop_step the outputs leave out is an error saying why, for dfx run as well
+    for command in (["steps"], ["run", MODEL, "-o", tmp_path / "never"]):
+        proc = dfx(*command, "--set", "stop_step=step_hw_codegen", tmp_path=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert ("stop_step 'step_hw_codegen' is not a step of this build: needed only for "
+                "bitfile") in proc.stderr
+    # a bad key is the usual configuration error, naming it
+    proc = dfx("steps", "--set", "generate_output=stitched_ip", tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown key 'generate_output'; did you mean --set generate_outputs" in proc.stderr
+
+
+def test_a_replacement_without_outputs_runs_where_the_replaced_step_ran(tmp_path):
+    write_plugin(tmp_path, "my_codegen", '''
+        from dfx import Step, hookimpl
+
+        def my_codegen(model, cfg, ctx):
+            (ctx.report_dir / "my_codegen.txt").write_text("ran")
+            return model
+
+        @hookimpl
+        def dfx_register_steps():
+            return [Step("step_hw_codegen", my_codegen, replaces=True)]
+    ''')
+    out = ok(dfx("steps", "--plugins", "default,my_codegen", tmp_path=tmp_path,
+                 pythonpath=tmp_path)).stdout
+    line = next(line for line in out.splitlines() if " step_hw_codegen " in line)
+    # it takes over the outputs of the step it replaces, so an estimate build skips it
+    assert "step_hw_codegen [bitfile, deployment_package, out_of_context_synth" in line
+    assert "(skipped: needed only for bitfile" in line
+    build = tmp_path / "build"
+    ok(dfx("run", "--plugins", "default,my_codegen", MODEL, "-o", build, "-q",
+           tmp_path=tmp_path, pythonpath=tmp_path))
+    assert not (build / "report" / "my_codegen.txt").exists()
