@@ -496,7 +496,7 @@ def cmd_report(args) -> int:
 def _write_build_report(build_dir: Path, html: str | None, png: str | None) -> None:
     import time
 
-    from dfx.reports.html import build_report
+    from dfx.htmlreport import build_report
 
     started = time.perf_counter()
     report = build_report(build_dir)

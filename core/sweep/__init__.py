@@ -354,7 +354,7 @@ def _write_outputs(plan: SweepPlan, df, boards, html, png) -> dict[str, Path]:
     files = write_table(df, plan.output_dir, table)
     _write_marker(plan.output_dir, [p.name for p in files.values()])
     if html or png:
-        from dfx.reports.html import sweep_report
+        from dfx.htmlreport import sweep_report
 
         report = sweep_report(df, table, title=f"dfx sweep: {plan.output_dir.name}")
         if html:
