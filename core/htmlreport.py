@@ -640,7 +640,7 @@ def sweep_report(df, boards=None, title: str = "dfx sweep") -> HtmlReport:
     from dfx.board_registry import get_board
 
     built = df[df["status"].isin(["ok", "incomplete"]) & df["estimated_fps"].notna()]
-    swept = [c for c in df.columns if c not in _TABLE_COLUMNS and c in _swept_columns(df)]
+    swept = _swept_columns(df)
     subtitle = (f"{len(df)} points, {len(built)} built, {len(df) - len(built)} failed or "
                 f"without figures; swept: {', '.join(swept) or 'nothing'}")
     report = HtmlReport(title, subtitle)
@@ -664,13 +664,17 @@ def sweep_report(df, boards=None, title: str = "dfx sweep") -> HtmlReport:
         report.sections.append(Section("Boards: the cheapest and the fastest point that fits",
                                        table_html=_frame_html(boards, "boards")))
     columns = [c for c in ("point", "model", *swept, *_TABLE_COLUMNS[2:]) if c in df.columns]
+    # (a swept board shows once, in the grid's place)
     report.sections.append(Section("Points", table_html=_frame_html(
         df[list(dict.fromkeys(columns))], "points")))
     return report
 
 
 def _swept_columns(df) -> list[str]:
-    """The grid's columns: those between ``model`` and ``status`` in a sweep table."""
+    """The grid's columns: ``df.attrs["swept"]`` (set by run_sweep), else those between
+    ``model`` and ``status`` in a sweep table (the board column is always further on)."""
+    if df.attrs.get("swept"):
+        return [c for c in df.attrs["swept"] if c in df.columns]
     columns = list(df.columns)
     if "model" in columns and "status" in columns:
         return columns[columns.index("model") + 1:columns.index("status")]
@@ -678,7 +682,7 @@ def _swept_columns(df) -> list[str]:
 
 
 def _point_label(row, swept: list[str]) -> str:
-    values = ", ".join(f"{key}={row[key]}" for key in swept if key in row)
+    values = ", ".join(f"{key}={_clean(row[key])}" for key in swept if key in row)
     return f"point {row['point']} ({row['model']}" + (f", {values})" if values else ")")
 
 

@@ -275,7 +275,6 @@ def run_sweep(models, grid=None, *, config=None, overrides: dict | None = None, 
     in ``df.attrs["files"]``.
     """
     from dfx.sweep import execute
-    from dfx.sweep.progress import SweepState, make_sweep_progress
 
     if plan is None:
         plan = plan_sweep(models, grid, config=config, overrides=overrides, outputs=outputs,
@@ -283,6 +282,21 @@ def run_sweep(models, grid=None, *, config=None, overrides: dict | None = None, 
                           use_cache=use_cache, force=force)
     for message in plan.warnings:
         print(f"dfx: warning: {message}", file=sys.stderr)
+    serial = workers == 0 and not scheduler
+    # the cluster first: an unreachable scheduler leaves no sweep folder behind
+    cluster = None if serial else execute.open_cluster(
+        workers, scheduler, scheduler_timeout_s or execute.DEFAULT_SCHEDULER_TIMEOUT_S)
+    try:
+        return _run(plan, cluster, boards, html, png, quiet, on_event)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _run(plan: SweepPlan, cluster, boards, html, png, quiet: bool, on_event):
+    from dfx.sweep import execute
+    from dfx.sweep.progress import SweepState, make_sweep_progress
+
     folder = plan.output_dir
     (folder / "points").mkdir(parents=True, exist_ok=True)
     _write_marker(folder, ["points", "sweep.json", "rows.jsonl"])
@@ -302,17 +316,16 @@ def run_sweep(models, grid=None, *, config=None, overrides: dict | None = None, 
 
     interrupted = None
     try:
-        if workers == 0 and not scheduler:
+        if cluster is None:
             rows = execute.run_serial(plan.points, event)
         else:
-            rows = execute.run_dask(
-                plan.points, event, n_workers=workers, scheduler=scheduler,
-                scheduler_timeout_s=scheduler_timeout_s or execute.DEFAULT_SCHEDULER_TIMEOUT_S)
+            rows = execute.run_dask(plan.points, event, cluster)
     except execute.SweepInterrupted as stop:
         rows, interrupted = stop.rows, stop.signum
     finally:
         display.close()
     df = _table(plan, rows, state, boards)
+    df.attrs["swept"] = plan.swept_keys
     files = _write_outputs(plan, df, boards, html, png)
     df.attrs["files"] = {k: str(v) for k, v in files.items()}
     df.attrs["interrupted"] = interrupted

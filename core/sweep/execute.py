@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from dfx.errors import DfxError
@@ -39,7 +41,8 @@ VIVADO_RESOURCE = "vivado"
 #: seconds to wait for an unreachable scheduler before giving up (``--scheduler-timeout``)
 DEFAULT_SCHEDULER_TIMEOUT_S = 10.0
 
-#: ``on_event(kind, data)``: kind "start" (data: point, worker), "done" (data: the row),
+#: ``on_event(kind, data)``: kind "start" (data: point, worker, and the worker's pid on
+#: Dask), "done" (data: the row),
 #: "cluster" (data: a description of where the points run)
 EventHandler = Callable[[str, dict], None]
 
@@ -93,7 +96,7 @@ def point_on_worker(spec: PointSpec) -> dict:
     worker = get_worker()
     try:
         worker.log_event(EVENT_TOPIC, {"event": "start", "point": spec.index,
-                                       "worker": worker.address})
+                                       "worker": worker.address, "pid": os.getpid()})
     except Exception:  # the announcement only feeds the progress display
         pass
     row = run_point(spec)
@@ -163,34 +166,50 @@ def local_cluster(n_workers: int):
     resources = {VIVADO_RESOURCE: 1} if _vivado_here() else None
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                         dashboard_address=None, silence_logs=logging.ERROR,
-                        resources=resources)
+                        resources=resources, preload=["dfx.sweep.worker_setup"])
 
 
-def run_dask(specs: list[PointSpec], on_event: EventHandler, *, n_workers: int = 2,
-             scheduler: str | None = None,
-             scheduler_timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S) -> list[dict]:
-    """Every point as a Dask task; the rows in the order they finished.
+@dataclass
+class Cluster:
+    """A Dask client, the LocalCluster it runs on (None for a scheduler given by address)
+    and a description for the progress display. :meth:`close` shuts a LocalCluster down
+    and leaves a scheduler given by address running."""
 
-    ``scheduler`` None starts a LocalCluster of ``n_workers`` processes (shut down at the
-    end); an address connects to that cluster (left running).
-    """
-    cluster = None
+    client: object
+    local: object | None
+    where: str
+
+    def close(self) -> None:
+        _shut_down(self.client, self.local)
+
+
+def open_cluster(n_workers: int = 2, scheduler: str | None = None,
+                 scheduler_timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S) -> Cluster:
+    """Connect to ``scheduler`` (see :func:`connect`), or start a LocalCluster of
+    ``n_workers`` processes."""
     if scheduler:
         client = connect(scheduler, scheduler_timeout_s)
-        where = f"the Dask scheduler at {client.scheduler.address}"
-    else:
-        cluster = local_cluster(n_workers)
-        from distributed import Client
+        return Cluster(client, None, f"the Dask scheduler at {client.scheduler.address}")
+    from distributed import Client
 
-        client = Client(cluster, set_as_default=False)
-        where = f"a LocalCluster of {n_workers} worker processes"
+    local = local_cluster(n_workers)
     try:
-        return _run_on(client, specs, on_event, where)
-    finally:
-        _shut_down(client, cluster)
+        client = Client(local, set_as_default=False)
+    except BaseException:
+        local.close()
+        raise
+    return Cluster(client, local, f"a LocalCluster of {n_workers} worker processes")
+
+
+def run_dask(specs: list[PointSpec], on_event: EventHandler, cluster: Cluster) -> list[dict]:
+    """Every point as a task of ``cluster``; the rows in the order they finished."""
+    return _run_on(cluster.client, specs, on_event, cluster.where)
 
 
 def _shut_down(client, cluster) -> None:
+    # Workers that are stopped while they build, and connections closed under them, make
+    # Dask log errors with tracebacks; the sweep has said what happened already.
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     try:
         client.close(timeout=10)
     except Exception:  # noqa: BLE001 - best effort: the sweep's result matters more
@@ -219,7 +238,8 @@ def _run_on(client, specs: list[PointSpec], on_event: EventHandler, where: str) 
             with lock:
                 announced.add(message.get("point"))
                 on_event("start", {"point": message.get("point"),
-                                   "worker": message.get("worker")})
+                                   "worker": message.get("worker"),
+                                   "pid": message.get("pid")})
 
     try:
         client.subscribe_topic(EVENT_TOPIC, started)
