@@ -39,6 +39,10 @@ PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#F
            "#9D755D", "#EECA3B", "#BAB0AC")
 
 
+#: the width of an exported image in CSS pixels (times ``scale`` in image pixels)
+PNG_WIDTH = 1000
+
+
 class HtmlReportError(DfxError):
     """A report cannot be made: the folder is not a build, or a file is unreadable."""
 
@@ -129,14 +133,12 @@ class HtmlReport:
         paths = [folder / f"{plot.slug}.png" for plot in plots]
         if not plots:
             return []
-        figures = []
-        for plot in plots:
-            figure = json.loads(_json(plot.figure))  # NaN-free plain JSON, as in the page
-            figure["layout"].setdefault("width", 1000)
-            figure["layout"].setdefault("height", figure["layout"].get("height", 450))
-            figures.append(figure)
+        figures = [json.loads(_json(plot.figure)) for plot in plots]  # plain JSON, as in the page
+        widths = [int(f["layout"].get("width") or PNG_WIDTH) for f in figures]
+        heights = [int(f["layout"].get("height") or 450) for f in figures]
         try:
-            pio.write_images(figures, paths, format="png", scale=scale, validate=False)
+            pio.write_images(figures, paths, format="png", scale=scale, width=widths,
+                             height=heights, validate=False)
         except Exception as exc:  # noqa: BLE001 - kaleido's own errors vary by release
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise HtmlReportError(
