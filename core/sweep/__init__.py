@@ -195,7 +195,8 @@ def plan_sweep(models, grid=None, *, config=None, overrides: dict | None = None,
             spec = PointSpec(index=index, name=name, model=str(model), values=values,
                              data=data, overrides=fixed, plugins=plugins,
                              output_dir=str(folder / "points" / name),
-                             cache_dir=None if cache_dir is None else str(cache_dir),
+                             cache_dir=None if cache_dir is None
+                             else str(Path(cache_dir).resolve()),
                              use_cache=use_cache)
             label = ", ".join(f"{k}={_plain(v)}" for k, v in values.items())
             if several:

@@ -159,13 +159,16 @@ def connect(address: str, timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S):
 
 
 def local_cluster(n_workers: int):
-    """A LocalCluster of ``n_workers`` worker processes, one thread each, no dashboard; with
+    """A LocalCluster of ``n_workers`` worker processes on 127.0.0.1, one thread each; with
     the ``vivado`` resource when Vivado is found on this machine."""
     from distributed import LocalCluster
 
     resources = {VIVADO_RESOURCE: 1} if _vivado_here() else None
+    # The scheduler's HTTP server (Dask's dashboard, where bokeh is installed) starts
+    # anyway: a free port on the loopback, not 8787, which another cluster may hold.
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                        dashboard_address=None, silence_logs=logging.ERROR,
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                        silence_logs=logging.ERROR,
                         resources=resources, preload=["dfx.sweep.worker_setup"])
 
 
