@@ -295,9 +295,14 @@ def run_sweep(models, grid=None, *, config=None, overrides: dict | None = None, 
 
 
 def _run(plan: SweepPlan, cluster, boards, html, png, quiet: bool, on_event):
+    import threading
+
     from dfx.sweep import execute
     from dfx.sweep.progress import SweepState, make_sweep_progress
 
+    # pandas (the table) is loaded while the points run, so that the table is written at
+    # once when the last point is done, or when Ctrl-C stops the sweep
+    threading.Thread(target=_import_table_module, daemon=True).start()
     folder = plan.output_dir
     (folder / "points").mkdir(parents=True, exist_ok=True)
     _write_marker(folder, ["points", "sweep.json", "rows.jsonl"])
@@ -332,6 +337,12 @@ def _run(plan: SweepPlan, cluster, boards, html, png, quiet: bool, on_event):
     df.attrs["interrupted"] = interrupted
     df.attrs["sweep_dir"] = str(folder)
     return df
+
+
+def _import_table_module() -> None:
+    import importlib
+
+    importlib.import_module("dfx.sweep.table")
 
 
 def _board_resources(plan: SweepPlan) -> dict[int, dict | None]:
