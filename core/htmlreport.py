@@ -659,8 +659,9 @@ def sweep_report(df, boards=None, title: str = "dfx sweep") -> HtmlReport:
     if built.empty:
         section.note = "No point of this sweep was built, so there is nothing to plot."
     for kind in SWEEP_RESOURCES:
-        if kind in built:
-            section.plots.append(_sweep_plot(df, built, kind, swept, capacity, group_column))
+        if not built.empty and kind in built and built[kind].notna().any():
+            section.plots.append(_sweep_plot(df, built[built[kind].notna()], kind, swept,
+                                             capacity, group_column))
     report.sections.append(section)
     if boards is not None and len(boards):
         report.sections.append(Section("Boards: the cheapest and the fastest point that fits",

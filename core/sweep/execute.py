@@ -258,7 +258,7 @@ def _run_on(client, specs: list[PointSpec], on_event: EventHandler, where: str) 
     futures = {}
     token = f"{time.time_ns():x}"
     try:
-        for spec in specs:
+        for spec in interleaved(specs):
             if spec.needs_vivado and not with_vivado:
                 finish(_failed_row(spec, f"needs Vivado: no worker of {where} has the Dask "
                                          f"resource '{VIVADO_RESOURCE}' (start one on a "
@@ -288,6 +288,18 @@ def _run_on(client, specs: list[PointSpec], on_event: EventHandler, where: str) 
             pass
         raise SweepInterrupted(rows, _signal_of(exc)) from None
     return rows
+
+
+def interleaved(specs: list[PointSpec]) -> list[PointSpec]:
+    """The points in the order they are handed out: the first point of every model, then
+    the second of every model, ... The first point of a model imports and streamlines it
+    (the others take that from the cache); were two workers to start on the same model,
+    one would wait for the other's cache entry instead of building."""
+    by_model: dict[str, list[PointSpec]] = {}
+    for spec in specs:
+        by_model.setdefault(spec.model, []).append(spec)
+    rounds = max((len(points) for points in by_model.values()), default=0)
+    return [points[i] for i in range(rounds) for points in by_model.values() if i < len(points)]
 
 
 def _result_row(future, spec: PointSpec) -> dict:

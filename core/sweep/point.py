@@ -111,6 +111,7 @@ def run_point(spec: PointSpec) -> dict:
     from dfx.errors import DfxError
 
     started = time.perf_counter()
+    cpu_started = time.thread_time()  # this thread's CPU: the build, not Dask's own threads
     row: dict = {"point": spec.index, "status": "failed", "error": None}
     stderr = io.StringIO()
     try:
@@ -122,6 +123,7 @@ def run_point(spec: PointSpec) -> dict:
     except Exception as exc:  # a plugin's bug must not end the sweep: the row says it
         row["error"] = f"{type(exc).__name__}: {_error_text(exc)}"
     row["build_seconds"] = time.perf_counter() - started
+    row["cpu_seconds"] = time.thread_time() - cpu_started
     warnings = [line.removeprefix("dfx: warning: ") for line in stderr.getvalue().splitlines()
                 if line.strip()]
     row["warnings"] = "; ".join(warnings) or None

@@ -33,7 +33,8 @@ TRAILING = (
     "status", "error", "estimated_fps", "estimated_latency_ns", "max_cycles", "slowest_layer",
     "target_met", *RESOURCES, "board", "fits_board", "max_board_share", "rtlsim_fps",
     "rtlsim_latency_cycles", "synth_tool", *(f"{r}_synth" for r in RESOURCES),
-    "fits_board_synth", "WNS_ns", "fmax_mhz", "outputs", "build_seconds", "steps_run",
+    "fits_board_synth", "WNS_ns", "fmax_mhz", "outputs", "build_seconds", "cpu_seconds",
+    "steps_run",
     "steps_cached", "starts", "worker", "warnings", "failed_step", "build_dir",
 )
 #: the statuses of a point that has figures
