@@ -175,6 +175,9 @@ def plan_sweep(models, grid=None, *, config=None, overrides: dict | None = None,
     data = _base_config(config)
     fixed = dict(overrides or {})
     if outputs is not None:
+        if any(k.lstrip("-").replace("-", "_") == "generate_outputs" for k in fixed):
+            raise ConfigError("--outputs and --generate-outputs both set generate_outputs; "
+                              "give one of them")
         fixed["generate_outputs"] = outputs if isinstance(outputs, str) else list(outputs)
     for axis in axes:
         if axis.key == "output_dir":
