@@ -2,7 +2,8 @@
 
     dfx run --plugins default MODEL [--config CFG] [--output-dir DIR] [--target-fps N] ...
     dfx sim BUILD_DIR --backend python --input x.npy --output y.npy
-    dfx report BUILD_DIR [--csv PATH]
+    dfx report BUILD_DIR [--csv PATH] [--html report.html] [--png DIR]
+    dfx sweep MODEL [MODEL ...] --grid KEY=VALUES ... [--outputs ...] [--scheduler ADDR]
     dfx plugins | dfx steps | dfx boards | dfx config
     dfx cache info | dfx cache clear | dfx cache verify
 
@@ -50,7 +51,9 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
                        help="set any configuration key, including plugin keys")
 
 
-def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
+def build_parser(with_config_flags: bool | str = False) -> argparse.ArgumentParser:
+    """The argument parser; ``with_config_flags`` ("run", "sweep", or True for run) adds
+    one flag per configuration key to that command (built only when it is asked for)."""
     parser = argparse.ArgumentParser(
         prog="dfx",
         description="Compile quantized neural networks (QONNX) into streaming dataflow "
@@ -75,7 +78,7 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--require-outputs", action="store_true",
                      help="exit non-zero when a requested output was only prepared, not "
                           "produced (require_all_outputs)")
-    if with_config_flags:
+    if with_config_flags == "run" or with_config_flags is True:
         _config_flags(run)
     else:
         run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -106,6 +109,51 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
                         help="a build folder, two build folders, or one report file")
     report.add_argument("--csv", help="write the table (the per-layer table of a build, or "
                                       "the file's table) as CSV to this path")
+    report.add_argument("--html", metavar="FILE",
+                        help="write a build's report with plots as one self-contained HTML "
+                             "file that opens offline (needs the sweep extra: plotly)")
+    report.add_argument("--png", metavar="DIR",
+                        help="export the same plots as PNG images into DIR (kaleido, with "
+                             "Chrome or Chromium)")
+
+    sweep = sub.add_parser(
+        "sweep", help="build a model over a grid of configuration keys (on Dask)",
+        description="Build every point of a grid of configuration keys (estimates by "
+                    "default) on Dask and write one table: a row per point, the Pareto front "
+                    "of throughput against each resource, the cheapest and the fastest point "
+                    "that fits each board (sweep.csv, sweep.parquet, boards.csv).")
+    sweep.add_argument("models", nargs="+", metavar="MODEL", help="the QONNX model(s)")
+    sweep.add_argument("--grid", "-g", action="append", default=[], metavar="KEY=VALUES",
+                       help="a swept key: a list (board=Pynq-Z2,ZCU104,U250), a range "
+                            "(target_fps=1e3..1e6:log:10, :lin:N, :step:S) or one value; or "
+                            "a YAML/JSON grid file (repeatable)")
+    sweep.add_argument("--outputs", metavar="A,B,...",
+                       help="generate_outputs of every point (default: estimate_reports; "
+                            "out_of_context_synth for synthesized figures)")
+    sweep.add_argument("--plugins", default=None, help=PLUGINS_HELP)
+    sweep.add_argument("--config", "-c", help="the base configuration, JSON or YAML")
+    sweep.add_argument("--output-dir", "-o", help="the sweep folder (default sweep_<model>)")
+    sweep.add_argument("--workers", "-j", type=int, default=2,
+                       help="LocalCluster worker processes (default 2; 0: every point in this "
+                            "process, one after another)")
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run on this Dask scheduler's workers instead of a LocalCluster")
+    sweep.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
+                       help="seconds to wait for the scheduler and a worker (default 10)")
+    sweep.add_argument("--boards", metavar="A,B,...",
+                       help="the boards for 'cheapest/fastest point that fits' (default: the "
+                            "boards the points name, else every known board)")
+    sweep.add_argument("--html", metavar="FILE", help="also write the HTML report of the sweep")
+    sweep.add_argument("--png", metavar="DIR", help="also export its plots as PNG into DIR")
+    sweep.add_argument("--cache-dir", help="the artifact cache (shared by all points)")
+    sweep.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    sweep.add_argument("--force", action="store_true",
+                       help="write into a sweep folder that holds files dfx did not write")
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    if with_config_flags == "sweep":
+        _config_flags(sweep)
+    else:
+        sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 
     plugins = sub.add_parser("plugins", help="list the loaded plugins and their hooks")
     plugins.add_argument("--plugins", default=None, help=PLUGINS_HELP)
@@ -150,8 +198,9 @@ def build_parser(with_config_flags: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # The per-key flags are only built when `dfx run` is asked for.
-    parser = build_parser(with_config_flags=bool(argv) and argv[0] == "run")
+    # The per-key flags are only built when `dfx run` or `dfx sweep` is asked for.
+    command = argv[0] if argv and argv[0] in ("run", "sweep") else False
+    parser = build_parser(with_config_flags=command)
     args = parser.parse_args(argv)
     if args.version:
         from dfx import __version__
@@ -218,6 +267,16 @@ def _set_overrides(items: list[str], plugins) -> dict[str, str]:
     return overrides
 
 
+def _flag_overrides(args, plugins) -> dict:
+    """The configuration keys set by flags (``--target-fps N``) and ``--set KEY=VALUE``."""
+    overrides = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg__") and value is not None:
+            overrides[key[5:]] = value
+    overrides.update(_set_overrides(args.set, plugins))
+    return overrides
+
+
 def _load_config(args, plugins):
     from dfx.board_registry import get_board
     from dfx.config import apply_board, load_config_file, make_config
@@ -226,11 +285,7 @@ def _load_config(args, plugins):
     if args.config:
         data = load_config_file(args.config)
         source = args.config
-    overrides = {}
-    for key, value in vars(args).items():
-        if key.startswith("cfg__") and value is not None:
-            overrides[key[5:]] = value
-    overrides.update(_set_overrides(args.set, plugins))
+    overrides = _flag_overrides(args, plugins)
     if args.output_dir:
         overrides["output_dir"] = args.output_dir
     if getattr(args, "force", False):
@@ -477,7 +532,82 @@ def cmd_report(args) -> int:
     if args.csv:
         table.to_csv(args.csv, index=False)
         print(f"{what} written to {args.csv}")
+    if args.html or args.png:
+        if len(paths) != 1 or not paths[0].is_dir():
+            raise ConfigError("--html and --png take one build folder (dfx report BUILD_DIR "
+                              "--html report.html)")
+        _write_build_report(paths[0], args.html, args.png)
     return 0
+
+
+def _write_build_report(build_dir: Path, html: str | None, png: str | None) -> None:
+    import time
+
+    from dfx.htmlreport import build_report
+
+    started = time.perf_counter()
+    report = build_report(build_dir)
+    if html:
+        path = report.write_html(html)
+        print(f"HTML report written to {path} ({path.stat().st_size / 1e6:.1f} MB, "
+              f"{len(report.figures)} plots, {time.perf_counter() - started:.2f} s)")
+    if png:
+        written = report.write_png(png)
+        print(f"{len(written)} PNG images written to {png}")
+
+
+def cmd_sweep(args) -> int:
+    from dfx.plugin_manager import load_plugins
+    from dfx.sweep import plan_sweep, run_sweep
+
+    plugins = load_plugins(args.plugins)
+    plan = plan_sweep(args.models, args.grid, config=args.config,
+                      overrides=_flag_overrides(args, plugins), outputs=args.outputs,
+                      output_dir=args.output_dir, plugins=args.plugins,
+                      cache_dir=args.cache_dir, use_cache=not args.no_cache, force=args.force)
+    if not args.quiet:
+        shape = " x ".join(f"{len(a.values)} {a.key}" for a in plan.axes) or "no grid"
+        models = f"{len(plan.models)} models x " if len(plan.models) > 1 else ""
+        print(f"sweep: {len(plan.points)} points ({models}{shape}) into {plan.output_dir}")
+    boards = [b.strip() for b in args.boards.split(",") if b.strip()] if args.boards else None
+    df = run_sweep(None, plan=plan, workers=args.workers, scheduler=args.scheduler,
+                   scheduler_timeout_s=args.scheduler_timeout, boards=boards, html=args.html,
+                   png=args.png, quiet=args.quiet)
+    files = df.attrs.get("files", {})
+    built = int(df["status"].isin(["ok", "incomplete"]).sum()) if len(df) else 0
+    if not args.quiet:
+        _print_sweep_summary(df, files)
+    stopped = df.attrs.get("interrupted")
+    if stopped:
+        from dfx import processes
+
+        stop = processes.Terminated(stopped)
+        print(f"dfx: sweep {stop}: {len(df)} of {len(plan.points)} points finished; their "
+              f"rows are in {files.get('csv')}", file=sys.stderr)
+        return stop.exit_code
+    if built == 0:
+        print(f"dfx: error: no point of the sweep could be built (the rows say why: "
+              f"{files.get('csv')})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_sweep_summary(df, files: dict) -> None:
+    from dfx.sweep.table import board_table
+
+    table = board_table(df, df.attrs.get("boards"))
+    for _, entry in table.iterrows():
+        model = f" ({entry['model']})" if df["model"].nunique() > 1 else ""
+        if entry["points_fitting"] == 0:
+            print(f"  {entry['board']}{model}: no point fits")
+            continue
+        print(f"  {entry['board']}{model}: {entry['points_fitting']} points fit; cheapest: "
+              f"point {entry['cheapest_point']} ({entry['cheapest_fps']:,.0f} fps, "
+              f"{entry['cheapest_share']:.1%} of the fullest resource); fastest: point "
+              f"{entry['fastest_point']} ({entry['fastest_fps']:,.0f} fps, "
+              f"{entry['fastest_share']:.1%})")
+    for kind, path in files.items():
+        print(f"  {kind}: {path}")
 
 
 def cmd_plugins(args) -> int:
@@ -633,6 +763,7 @@ COMMANDS = {
     "run": cmd_run,
     "sim": cmd_sim,
     "report": cmd_report,
+    "sweep": cmd_sweep,
     "plugins": cmd_plugins,
     "steps": cmd_steps,
     "boards": cmd_boards,

@@ -48,6 +48,7 @@ __all__ = [
     "config_keys",
     "config_warnings",
     "field_docs",
+    "key_type",
     "load_config_file",
     "make_config",
     "validate_step_names",
@@ -1004,6 +1005,14 @@ def _spec_for(name: str, extra_fields) -> _Spec | None:
     if name in extras:
         return extras[name][0]
     return None
+
+
+def key_type(field_name: str, extra_fields=()) -> object | None:
+    """The value type of configuration key ``field_name``: ``bool``, ``int``, ``float``,
+    ``str``, ``list``, ``dict``, ``object`` or a StrEnum class; ``None`` for an unknown key.
+    (``dfx sweep`` asks it whether a range of values makes sense for a key.)"""
+    spec = _spec_for(field_name, extra_fields)
+    return None if spec is None else spec.base
 
 
 def coerce_cli_value(field_name: str, text: str, extra_fields=()):

@@ -521,6 +521,10 @@ class Build:
     def _finish_files(self, staging: Path, result: BuildResult, status: dict) -> None:
         times = {s.name: round(s.seconds, 6) for s in result.steps}
         (staging / "time_per_step.json").write_text(json.dumps(times, indent=2) + "\n")
+        # FINN's time_per_step.json has only the times; which steps came from the cache is
+        # here (the HTML report's step timeline marks them)
+        status["steps"] = [{"step": s.name, "seconds": round(s.seconds, 6), "cached": s.cached}
+                           for s in result.steps]
         (staging / "build_status.json").write_text(json.dumps(status, indent=2) + "\n")
         verify = {}
         vdir = staging / "verification_output"
