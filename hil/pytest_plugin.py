@@ -203,29 +203,41 @@ def _record(item: pytest.Item):
     return record
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers: a test that cannot run here is skipped with the reason (at its own
+    location); a test's boards are those of the target its ``dfx_board`` allows."""
+    s = _settings(config)
+    missing: dict[str, str | None] = {}  # each tool looked for once
+    for item in items:
+        boards = s.target.boards
+        reason = None
+        for need in (str(n) for m in item.iter_markers("dfx_needs") for n in m.args):
+            if need not in missing:
+                missing[need] = _missing(need, s)
+            if missing[need]:
+                reason = f"dfx_needs({need!r}): {missing[need]}"
+                break
+        wanted = [str(n) for m in item.iter_markers("dfx_board") for n in m.args]
+        if wanted and reason is None:
+            if s.target.is_sim:
+                reason = (f"dfx_board: runs on {', '.join(wanted)}; the target is sim (use "
+                          f"--dfx-target with a lab that has such a board)")
+            else:
+                boards = tuple(b for b in boards if any(b.matches(w) for w in wanted))
+                if not boards:
+                    have = ", ".join(f"{b.name} ({b.board or 'no dfx board'})"
+                                     for b in s.target.boards)
+                    reason = (f"dfx_board: runs on {', '.join(wanted)}; the target "
+                              f"{s.target.spec} has none of them (it has {have})")
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+        item.stash[CANDIDATES] = boards
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    s = _settings(item.config)
-    wanted = [str(n) for m in item.iter_markers("dfx_board") for n in m.args]
-    needs = [str(n) for m in item.iter_markers("dfx_needs") for n in m.args]
-    if wanted or needs:
+    if any(item.iter_markers("dfx_board")) or any(item.iter_markers("dfx_needs")):
         _record(item)  # a skipped dfx test is listed in the metrics too
-    for need in needs:
-        reason = _missing(need, s)
-        if reason:
-            pytest.skip(f"dfx_needs({need!r}): {reason}")
-    boards = s.target.boards
-    if wanted:
-        if s.target.is_sim:
-            pytest.skip(f"dfx_board: runs on {', '.join(wanted)}; the target is sim (use "
-                        f"--dfx-target with a lab that has such a board)")
-        boards = tuple(b for b in boards if any(b.matches(w) for w in wanted))
-        if not boards:
-            have = ", ".join(f"{b.name} ({b.board or 'no dfx board'})"
-                             for b in s.target.boards)
-            pytest.skip(f"dfx_board: runs on {', '.join(wanted)}; the target "
-                        f"{s.target.spec} has none of them (it has {have})")
-    item.stash[CANDIDATES] = boards
 
 
 def _missing(need: str, s: Settings) -> str | None:
@@ -233,7 +245,7 @@ def _missing(need: str, s: Settings) -> str | None:
     if need == "board":
         return "the target is sim (no board)" if s.target.is_sim else None
     if need.lower() not in NEEDS:
-        pytest.fail(f"dfx_needs({need!r}): unknown; one of {', '.join(NEEDS)}", pytrace=False)
+        raise pytest.UsageError(f"dfx_needs({need!r}): unknown; one of {', '.join(NEEDS)}")
     from dfx.errors import ToolNotFoundError
     from dfx.tools import find_tool
 
