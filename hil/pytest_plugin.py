@@ -86,7 +86,8 @@ def _seconds(config, option: str) -> float:
     except (TypeError, ValueError):
         value = -1.0
     if not value > 0:
-        raise pytest.UsageError(f"{option} {text!r}: a positive number of seconds")
+        env = OPTIONS[option][1]
+        raise pytest.UsageError(f"{option} (or {env}) {text!r}: a positive number of seconds")
     return value
 
 
