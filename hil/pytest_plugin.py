@@ -235,10 +235,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[CANDIDATES] = boards
 
 
+#: A test that uses one of these (directly or through its fixtures) is a dfx test.
+DFX_FIXTURES = frozenset({"dfx_build", "accelerator", "dfx_target", "dfx_metrics"})
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if any(item.iter_markers("dfx_board")) or any(item.iter_markers("dfx_needs")):
-        _record(item)  # a skipped dfx test is listed in the metrics too
+    """Every dfx test gets a metrics record before its fixtures run, so a test skipped
+    by a marker or failed by a fixture (a build) is listed too."""
+    uses = DFX_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    if uses or any(item.iter_markers("dfx_board")) or any(item.iter_markers("dfx_needs")):
+        _record(item)
 
 
 def _missing(need: str, s: Settings) -> str | None:
@@ -312,8 +319,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         for line in format_table(doc):
             terminalreporter.write_line(line)
     where = sorted({t.get("board") or t.get("target") or "?" for t in tests})
-    terminalreporter.write_line(f"dfx: metrics of {len(tests)} tests ({', '.join(where)}) "
-                                f"in {s.metrics_path}")
+    builds = doc.get("builds", [])
+    failed = sum(b.get("status") != "ok" for b in builds)
+    terminalreporter.write_line(
+        f"dfx: metrics of {len(tests)} tests ({', '.join(where) or 'none'}) and "
+        f"{len(builds)} builds ({failed} failed) in {s.metrics_path}")
 
 
 # --------------------------------------------------------------------------- fixtures
