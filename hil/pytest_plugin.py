@@ -137,7 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if metrics is None:
         cache_plugin = getattr(config, "cache", None)
         folder = cache_plugin.mkdir("dfx-hil") if cache_plugin is not None else \
-            Path(tempfile.gettempdir())
+            Path(tempfile.gettempdir()) / f"dfx-hil-{os.getuid()}"  # -p no:cacheprovider
         metrics = Path(folder) / "metrics.json"
     worker_input = getattr(config, "workerinput", None)
     if worker_input is not None and "dfx_hil_run" in worker_input:
@@ -155,7 +155,8 @@ def pytest_configure(config: pytest.Config) -> None:
         timeout_s=_seconds(config, "--dfx-timeout"),
         lock_timeout_s=_seconds(config, "--dfx-lock-timeout"),
         lock_dir=Path(lock_dir).expanduser().absolute(), metrics_path=Path(metrics).absolute(),
-        report=report, run=run, worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        report=report, run=run,
+        worker=worker_input["workerid"] if worker_input is not None else "main")
     if config.pluginmanager.hasplugin("xdist") and worker_input is None:
         config.pluginmanager.register(_XdistController(run), "dfx-hil-xdist")
 
@@ -335,10 +336,11 @@ def _set_property(item: pytest.Item, name: str, value) -> None:
     item.user_properties.append((name, value))
 
 
-def _run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder all xdist workers of this run share (pytest-xdist's recipe)."""
+def _run_dir(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder all xdist workers of this run share (pytest-xdist's recipe: a worker's
+    basetemp is a folder of the controller's)."""
     base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return base.parent if hasattr(config, "workerinput") else base
 
 
 @pytest.fixture(scope="session")
@@ -349,8 +351,8 @@ def dfx_build(request: pytest.FixtureRequest, tmp_path_factory):
     from dfx.hil.builds import Builder
 
     s = _settings(request.config)
-    builder = Builder(_run_dir(tmp_path_factory), s.cache_dir, _metrics_file(s), s.worker,
-                      root=request.config.rootpath)
+    builder = Builder(_run_dir(request.config, tmp_path_factory), s.cache_dir,
+                      _metrics_file(s), s.worker, root=request.config.rootpath)
     boards = {b.board for b in s.target.boards}
     on_hardware = any(b.platform != "sim" for b in s.target.boards)
 

@@ -81,9 +81,12 @@ class RemoteBoard:
             raise BoardUnreachable(f"board {self.board.describe()} cannot be reached by ssh "
                                    f"({what}): {_last_lines(err, 1)}")
         if result.returncode in (124, 137):
-            raise AcceleratorTimeout(f"{what} on board {self.board.describe()} ran over the "
-                                     f"time limit of {limit:g} s (--dfx-timeout) and was "
-                                     f"stopped there")
+            extra = limit - self.timeout_s
+            why = f"--dfx-timeout {self.timeout_s:g} s" + (
+                f" and {extra:g} s for the driver to report" if extra > 0 else "")
+            raise AcceleratorTimeout(f"{what} on board {self.board.describe()} ran over its "
+                                     f"time limit of {limit:g} s ({why}) and was stopped "
+                                     f"there")
         if result.returncode != 0:
             driver = [line[len("driver: error: "):] for line in err.splitlines()
                       if line.startswith("driver: error: ")]
