@@ -156,6 +156,12 @@ class RemoteAccelerator(Accelerator):
         self.remote = board  # a RemoteBoard
         self.platform = board.board.platform
         self.where = board.board.name
+        if self.platform != "sim" and build.bitfile_sha256 is None:
+            # known here: never send a package that can only fail on the board
+            raise AcceleratorError(
+                f"board {board.board.describe()} runs --platform {self.platform}, which needs "
+                f"a bitfile, and the build {build.path} has none (see deploy/MISSING.md: "
+                f"Vivado makes it); mark such tests @pytest.mark.dfx_needs('vivado')")
         self.folder = board.deploy(build.package, build.key)
 
     def execute(self, batch, postprocess: bool = False):

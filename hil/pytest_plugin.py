@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,7 +286,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
     result = yield
     record = item.stash.get(RECORD, None)
     if record is not None:  # setup, call and teardown are over: the record is complete
-        _metrics_file(_settings(item.config)).add_test(record.finish())
+        s = _settings(item.config)
+        try:
+            _metrics_file(s).add_test(record.finish())
+        except (OSError, TimeoutError) as exc:  # the test's own outcome stands
+            warnings.warn(pytest.PytestWarning(f"dfx: the metrics of {item.nodeid} could not "
+                                               f"be written to {s.metrics_path}: {exc}"),
+                          stacklevel=1)
     return result
 
 

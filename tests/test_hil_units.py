@@ -165,3 +165,27 @@ def test_record_checks_outputs_frame_by_frame():
     lines = format_table({"tests": [record.finish()]})
     assert lines[0].split()[:4] == ["test", "target", "worker", "result"]
     assert "t::x" in lines[2] and "2.5000" in lines[2] and "400" in lines[2]
+
+
+def test_a_board_build_without_bitfile_is_refused_before_anything_is_sent(tmp_path):
+    from pathlib import Path
+
+    from dfx.hil.accelerator import RemoteAccelerator
+    from dfx.hil.builds import DfxBuild
+    from dfx.hil.errors import AcceleratorError
+    from dfx.hil.lab import LabBoard
+    from dfx.hil.remote import RemoteBoard
+
+    # the two files of a build folder the check reads: the driver's io.json, the package
+    (tmp_path / "driver").mkdir()
+    (tmp_path / "driver" / "io.json").write_text(json.dumps(
+        {"bitfile": {"name": "finn-accel.bit", "sha256": None}}))
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "deploy.zip").write_bytes(b"")
+    build = DfxBuild(path=tmp_path, model=Path("model.onnx"), key="0" * 64, config={})
+    # port 9 of a documentation address: any attempt to connect would fail differently
+    board = RemoteBoard(LabBoard(name="pynq-a", host="192.0.2.1", port=9,
+                                 platform="zynq-iodma"), timeout_s=1)
+    with pytest.raises(AcceleratorError, match=r"board pynq-a \(192.0.2.1 port 9\) runs "
+                                               r"--platform zynq-iodma, which needs a bitfile"):
+        RemoteAccelerator(build, None, board)
