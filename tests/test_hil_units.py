@@ -189,3 +189,15 @@ def test_a_board_build_without_bitfile_is_refused_before_anything_is_sent(tmp_pa
     with pytest.raises(AcceleratorError, match=r"board pynq-a \(192.0.2.1 port 9\) runs "
                                                r"--platform zynq-iodma, which needs a bitfile"):
         RemoteAccelerator(build, None, board)
+
+
+def test_the_plugin_module_imports_nothing_heavy():
+    """pytest loads the plugin in every run of an environment with dfx: it must stay light."""
+    import subprocess
+
+    heavy = ("numpy", "yaml", "qonnx", "onnx", "onnxruntime", "pandas", "filelock")
+    code = ("import sys, dfx.hil.pytest_plugin; "
+            f"print(sorted(set({heavy!r}) & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
