@@ -336,6 +336,8 @@ def stitch_manifest(manifest: dict, root: Path, out_dir: Path,
                    "to_port": link.sink[1]} for k, link in enumerate(links)],
         "modules": module_files,
         "library": sorted(library),
+        # dfx_top takes each FIFO's capacity at run time in simulation (dbg_fifo_capacity)
+        "runtime_fifos": bool(fifos),
     }
     for stage in info["stages"]:
         if stage["kind"] != "layer":

@@ -114,7 +114,9 @@ def _harness_source(info: dict) -> str:
         "@IN_WORDS@": str(info["input"]["words_per_frame"]),
         "@OUT_WORDS@": str(info["output"]["words_per_frame"]),
         "@N_FIFOS@": str(n_fifos),
-        "@N_FIFO_STAGES@": str(len(fifo_stages(info))),
+        # a top without the capacity port (a stitch of an older dfx, or a plugin's own)
+        # is simulated with its depths compiled in
+        "@N_FIFO_STAGES@": str(len(fifo_stages(info)) if info.get("runtime_fifos") else 0),
         "@N_STREAMS@": str(len(_links(info))),
     }
     text = HARNESS.read_text()

@@ -25,7 +25,8 @@ static const int OUT_BYTES = @OUT_BYTES@;          // bytes per output word
 static const long IN_WORDS_PER_FRAME = @IN_WORDS@;
 static const long OUT_WORDS_PER_FRAME = @OUT_WORDS@;
 static const int N_FIFOS = @N_FIFOS@;              // FIFOs (a split FIFO counts once)
-static const int N_FIFO_STAGES = @N_FIFO_STAGES@;  // FIFO instances (its parts count)
+static const int N_FIFO_STAGES = @N_FIFO_STAGES@;  // FIFO instances (its parts count);
+                                                   // 0: the top takes no capacities
 static const int N_STREAMS = @N_STREAMS@;
 
 // -- port access for any Verilator port type (CData .. QData, VlWide) ----------
