@@ -42,7 +42,18 @@ _SOFTWARE_OPS = {
     "MultiThreshold": _multithreshold,
     "Reshape": lambda node, a, shape: a.reshape((a.shape[0],) + tuple(int(s) for s in shape[1:])),
     "Flatten": lambda node, a: a.reshape(a.shape[0], -1),
+    # the channels-last change of a convnet's input and output (see dfx.plugins.streamline)
+    "Transpose": lambda node, a: np.transpose(a, _perm(node, a.ndim)),
 }
+
+
+def _perm(node, rank: int) -> list[int]:
+    from onnx import helper
+
+    for attr in node.attribute:
+        if attr.name == "perm":
+            return list(helper.get_attribute_value(attr))
+    return list(reversed(range(rank)))
 
 
 def has_hw_nodes(model, layer_kinds: LayerRegistry) -> bool:
@@ -124,12 +135,14 @@ def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry,
     context: dict[str, np.ndarray] = {model.graph.input[0].name: x}
     for init in model.graph.initializer:
         context[init.name] = model.get_initializer(init.name)
-    hw_nodes = [n for n in model.graph.node if layer_kinds.is_hw(n)]
-    for node in model.graph.node:
-        if hardware is not None and layer_kinds.is_hw(node):
-            if node is hw_nodes[0]:
+    nodes = list(model.graph.node)
+    hw_index = [i for i, n in enumerate(nodes) if layer_kinds.is_hw(n)]
+    for index, node in enumerate(nodes):
+        if hardware is not None and hw_index and hw_index[0] <= index <= hw_index[-1]:
+            # the whole chain, reshapes between its layers included, is the hardware's
+            if index == hw_index[0]:
                 chain_input = context[node.input[0]]
-                context[hw_nodes[-1].output[0]] = np.asarray(hardware(chain_input))
+                context[nodes[hw_index[-1]].output[0]] = np.asarray(hardware(chain_input))
             continue
         inputs = [context[t] if t else None for t in node.input]
         if layer_kinds.is_hw(node):

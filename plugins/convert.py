@@ -164,9 +164,18 @@ def convert_to_hw(model, cfg, ctx):
     return model
 
 
+#: Software ops that may sit between hardware layers: they change a tensor's shape, not
+#: the order of its elements, so the stream passes through them unchanged (the flatten
+#: between a conv part and its fully connected layers).
+STREAM_TRANSPARENT_OPS = ("Reshape", "Flatten")
+
+
 def _check_one_chain(model, ctx) -> None:
-    """Hardware nodes must be contiguous: software may only come before or after them."""
-    kinds = ["hw" if ctx.layer_kinds.is_hw(n) else "sw" for n in model.graph.node]
+    """Hardware nodes must be contiguous: software may only come before or after them
+    (or be a reshape, which the stream passes through)."""
+    kinds = ["hw" if ctx.layer_kinds.is_hw(n) else
+             "reshape" if n.op_type in STREAM_TRANSPARENT_OPS else "sw"
+             for n in model.graph.node]
     if "hw" not in kinds:
         raise UnsupportedNodeError(
             model.graph.node[0].name if model.graph.node else "?", "graph",

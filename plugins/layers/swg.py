@@ -1,0 +1,236 @@
+"""ConvolutionInputGenerator: the sliding-window generator in front of a convolution.
+
+It turns a channels-last image into the stream of its convolution windows: for every
+output pixel, the ``KH x KW x C`` window in ``(ky, kx, c)`` order (qonnx's
+``Im2Col`` order, which the MatMul weights of a streamlined conv follow).
+
+**Padding is folded in** rather than being a layer of its own (FINN's FMPadding):
+the window generator emits the pad value wherever a window reaches outside the
+image. That costs a comparison per emitted word and nothing else, where a separate
+padding layer costs its own stream pass over the padded image, its FIFO and its
+logic, and in FINN's foldings is often the slowest layer of the network.
+
+Folding: ``SIMD`` channels a word (a divisor of C). One frame takes
+``max(IH*IW, OH*OW*KH*KW) * C/SIMD`` cycles: the input and output sides run in
+parallel, the line buffer (a ring of image rows, see ``dfx_swg.v``) being deep enough
+that neither waits for the other in steady state.
+
+Node input: the image ``x[N, IH, IW, C]``; output ``[N, OH, OW, KH*KW*C]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dfx.layers import HWLayer, RTLModule, StreamSpec
+from dfx.plugins.layers.memory import clog2, divisors, dual_port_ram_resources
+
+#: LUT costs of dfx_swg's parts, fitted on Yosys synth_xilinx -family xc7 runs
+#: (benchmarks/bench_calibrate_estimates.py, the conv section).
+SWG_LUT = {
+    "base": 20.0,          # handshakes, window-row and kernel-row counters
+    "counter_bit": 1.6,    # per bit of the row, column and address counters
+    "mux_bit": 1.0,        # per data bit: output register / pad select / spare
+}
+
+
+def ring_rows(ih: int, oh: int, kh: int, sh: int) -> int:
+    """Image rows the line buffer holds: enough that the writer can fill the rows of the
+    next output row (and the next frame's first rows) while the reader emits the
+    current ones (checked against a cycle model and rtlsim)."""
+    return max(kh + sh, kh + ih - (oh - 1) * sh)
+
+
+class ConvolutionInputGenerator(HWLayer):
+    op_type = "ConvolutionInputGenerator"
+    attributes = {
+        "ConvKernelDim": (list, [1, 1]),
+        "IFMChannels": (int, 0),
+        "IFMDim": (list, [1, 1]),
+        "OFMDim": (list, [1, 1]),
+        "Stride": (list, [1, 1]),
+        "Dilation": (list, [1, 1]),
+        "padding": (list, [0, 0, 0, 0]),   # top, left, bottom, right (dfx: folded in)
+        "pad_value": (int, 0),
+        "depthwise": (int, 0),
+        "SIMD": (int, 1),
+        "ram_style": (str, "auto"),
+        "parallel_window": (int, 0),
+        "inFIFODepths": (list, [2]),
+        "outFIFODepths": (list, [2]),
+    }
+    folding_attributes = ("SIMD", "ram_style", "parallel_window", "inFIFODepths",
+                          "outFIFODepths")
+    folding_dimensions = {"SIMD": "IFMChannels"}
+    folding_choices = {"ram_style": ("auto", "distributed", "block")}
+    memory_styles = ("distributed", "block")
+
+    # -- geometry ----------------------------------------------------------
+    def _geometry(self):
+        kh, kw = self.get("ConvKernelDim")
+        ih, iw = self.get("IFMDim")
+        oh, ow = self.get("OFMDim")
+        sh, sw = self.get("Stride")
+        return int(kh), int(kw), int(ih), int(iw), int(oh), int(ow), int(sh), int(sw)
+
+    def output_shape(self) -> tuple[int, ...]:
+        kh, kw, _, _, oh, ow, _, _ = self._geometry()
+        return (self.input_shape()[0], oh, ow, kh * kw * self.get("IFMChannels"))
+
+    def execute(self, x: np.ndarray) -> np.ndarray:
+        """The windows of every output pixel, padding included, as qonnx's Im2Col."""
+        kh, kw, ih, iw, oh, ow, sh, sw = self._geometry()
+        c = self.get("IFMChannels")
+        top, left, bottom, right = self.get("padding")
+        x = np.asarray(x)
+        n = x.shape[0]
+        padded = np.full((n, ih + top + bottom, iw + left + right, c), self.get("pad_value"),
+                         dtype=np.float64)
+        padded[:, top:top + ih, left:left + iw, :] = x
+        out = np.empty((n, oh, ow, kh, kw, c), dtype=np.float64)
+        for ky in range(kh):
+            for kx in range(kw):
+                out[:, :, :, ky, kx, :] = padded[:, ky:ky + sh * (oh - 1) + 1:sh,
+                                                 kx:kx + sw * (ow - 1) + 1:sw, :]
+        return out.reshape(n, oh, ow, kh * kw * c).astype(np.float32)
+
+    # -- folding -----------------------------------------------------------
+    def check_folding(self, folding: dict[str, Any]) -> str | None:
+        simd = int(folding.get("SIMD", self.get("SIMD")))
+        c = self.get("IFMChannels")
+        if c % simd:
+            return f"SIMD={simd} does not divide IFMChannels={c}"
+        style = folding.get("ram_style", self.get("ram_style"))
+        if style not in self.folding_choices["ram_style"]:
+            return f"ram_style={style!r} is not one of auto, distributed, block"
+        if int(folding.get("parallel_window", 0)):
+            return ("parallel_window=1 is not supported: dfx's window generator emits one "
+                    "input word (SIMD channels) a cycle")
+        return None
+
+    def folding_options(self, cfg) -> list[dict[str, Any]]:
+        return [{"SIMD": simd, "ram_style": style}
+                for simd in divisors(self.get("IFMChannels")) for style in self.memory_styles]
+
+    def cycles(self) -> int:
+        kh, kw, ih, iw, oh, ow, _, _ = self._geometry()
+        cf = self.get("IFMChannels") // self.get("SIMD")
+        return max(ih * iw, oh * ow * kh * kw) * cf
+
+    # -- estimates ---------------------------------------------------------
+    def _ring(self) -> tuple[int, int]:
+        """(depth, width) of the line buffer."""
+        kh, kw, ih, iw, oh, ow, sh, sw = self._geometry()
+        simd = self.get("SIMD")
+        cf = self.get("IFMChannels") // simd
+        rows = ring_rows(ih, oh, kh, sh)
+        return rows * iw * cf, simd * self.input_datatype().bitwidth()
+
+    def resources(self) -> dict[str, float]:
+        """dfx_swg as Yosys maps it: the ring in LUT RAM or block RAM (``ram_style``, or
+        the cheaper for ``auto``), counters and the output registers."""
+        kh, kw, ih, iw, oh, ow, sh, sw = self._geometry()
+        depth, width = self._ring()
+        cf = self.get("IFMChannels") // self.get("SIMD")
+        counter_bits = (2 * clog2(depth) + clog2(iw * cf) + 2 * clog2(ih + 8) + 4
+                        + clog2(max(oh, 2)) + clog2(max(ow, 2)) + clog2(max(kh, 2))
+                        + clog2(max(kw * cf, 2)) + 2 * clog2((iw + kw + 4) * cf))
+        mem = dual_port_ram_resources(depth, width, self.get("ram_style"))
+        lut = SWG_LUT["base"] + SWG_LUT["counter_bit"] * counter_bits \
+            + SWG_LUT["mux_bit"] * width + mem["LUT"]
+        ff = counter_bits + 3 * width + 6 + mem["FF"]
+        return {"LUT": float(round(lut)), "FF": float(round(ff)),
+                "BRAM_18K": float(mem["BRAM_18K"]), "URAM": 0.0, "DSP": 0.0,
+                "BRAM_efficiency": (depth * width / (mem["BRAM_18K"] * 18 * 1024)
+                                    if mem["BRAM_18K"] else 1.0),
+                "URAM_efficiency": 1.0}
+
+    def op_and_param_counts(self) -> dict[str, int]:
+        return {}
+
+    # -- streams and code generation ---------------------------------------
+    def input_stream(self) -> StreamSpec:
+        _, _, ih, iw, _, _, _, _ = self._geometry()
+        simd = self.get("SIMD")
+        return StreamSpec(simd, self.input_datatype(),
+                          ih * iw * self.get("IFMChannels") // simd)
+
+    def output_stream(self) -> StreamSpec:
+        kh, kw, _, _, oh, ow, _, _ = self._geometry()
+        simd = self.get("SIMD")
+        return StreamSpec(simd, self.output_datatype(),
+                          oh * ow * kh * kw * self.get("IFMChannels") // simd)
+
+    def rtl_parameters(self) -> dict:
+        kh, kw, ih, iw, oh, ow, sh, sw = self._geometry()
+        top, left, _, _ = self.get("padding")
+        style = self.get("ram_style")
+        return {"C": self.get("IFMChannels"), "SIMD": self.get("SIMD"), "IH": ih, "IW": iw,
+                "OH": oh, "OW": ow, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": int(top),
+                "PL": int(left), "EBITS": self.input_datatype().bitwidth(),
+                "PAD_VALUE": self._pad_code(), "ROWS": ring_rows(ih, oh, kh, sh),
+                "RAM_STYLE": style}
+
+    def _pad_code(self) -> int:
+        """The pad value's bit pattern as the stream carries it (two's complement)."""
+        from dfx.packing import encode_elements
+
+        if not any(self.get("padding")):
+            return 0
+        return int(encode_elements(np.array([self.get("pad_value")]),
+                                   self.input_datatype())[0])
+
+    def generate_rtl(self, out_dir) -> RTLModule:
+        from pathlib import Path
+
+        from dfx.plugins.rtlgen import write_wrapper
+
+        params = self.rtl_parameters()
+        width = self.input_stream().width
+        wrapper = write_wrapper(Path(out_dir), self.name, "dfx_swg", params, width, width)
+        return RTLModule(self.name, [wrapper], ["dfx_swg"])
+
+    # -- conversion and sources --------------------------------------------
+    @classmethod
+    def match(cls, node, model, cfg):
+        """qonnx's ``Im2Col`` (channels-last) on an integer tensor."""
+        from onnx import helper
+
+        from dfx.errors import UnsupportedNodeError
+        from dfx.layers import HW_DOMAIN, Match
+        from dfx.plugins.convert import node_attrs
+
+        if node.op_type != "Im2Col":
+            return None
+        attrs = node_attrs(node)
+        idt = model.get_tensor_datatype(node.input[0])
+        if not idt.is_integer():
+            raise UnsupportedNodeError(node.name, node.op_type,
+                                       f"its input is {idt.name}, not an integer type")
+        if list(attrs.get("dilations", [1, 1])) != [1, 1]:
+            raise UnsupportedNodeError(node.name, node.op_type,
+                                       f"dilations={list(attrs['dilations'])} is not supported")
+        n, ih, iw, c = model.get_tensor_shape(node.input[0])
+        _, oh, ow, _ = model.get_tensor_shape(node.output[0])
+        kernel = [int(k) for k in attrs["kernel_size"]]
+        pads = [int(p) for p in attrs.get("pad_amount", [0, 0, 0, 0])]
+        if any(p >= k for p, k in zip(pads, kernel + kernel)):
+            raise UnsupportedNodeError(
+                node.name, node.op_type,
+                f"padding {pads} as wide as the kernel {kernel}: a window of padding only")
+        hw = helper.make_node(
+            cls.op_type, [node.input[0]], [node.output[0]], name=node.name, domain=HW_DOMAIN,
+            ConvKernelDim=kernel, IFMChannels=int(c), IFMDim=[int(ih), int(iw)],
+            OFMDim=[int(oh), int(ow)], Stride=[int(s) for s in attrs["stride"]],
+            padding=pads, pad_value=int(attrs.get("pad_value", 0)),
+            depthwise=int(attrs.get("depthwise", 0)))
+        return Match(nodes=[hw], consumes=[node])
+
+    @classmethod
+    def rtl_sources(cls):
+        from dfx.plugins.rtlgen import RTL_LIBRARY
+
+        return [RTL_LIBRARY / "dfx_swg.v"]
+
