@@ -85,7 +85,9 @@ module dfx_swg #(
     localparam [31:0] COLSTEP    = SW * CF;
     localparam [31:0] PADV32     = PAD_VALUE;
 
-    // a + b modulo DEPTH, for a < DEPTH and b < DEPTH
+    // a + b modulo DEPTH, for a < DEPTH and b < DEPTH (b as a 32-bit constant)
+    /* verilator lint_off WIDTHTRUNC */
+    /* verilator lint_off UNUSEDSIGNAL */
     function automatic [AB-1:0] f_addmod(input [AB-1:0] a, input [31:0] b);
         reg [AB1:0] s;
         begin
@@ -101,6 +103,8 @@ module dfx_swg #(
             f_submod = (s >= DEPTH32[AB1:0]) ? s - DEPTH32[AB1:0] : s;
         end
     endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
+    /* verilator lint_on WIDTHTRUNC */
 
     // -------------------------------------------------------------- ring memory
     wire          wr_en;
@@ -166,10 +170,12 @@ module dfx_swg #(
     wire          fire0 = en && avail;
     assign rd_en = fire0;
 
-    wire inside = (ry_q >= 0) && (ry_q < $signed(IH32[YB-1:0])) && (col_q >= 0)
+    wire in_image = (ry_q >= 0) && (ry_q < $signed(IH32[YB-1:0])) && (col_q >= 0)
                   && (col_q < $signed(ROWW32[XB-1:0]));
     // the column is only used inside the image, where it lies in [0, ROWW)
+    /* verilator lint_off UNUSEDSIGNAL */
     wire [31:0] col32 = {{(32 - CB){1'b0}}, col_q[CB-1:0]};
+    /* verilator lint_on UNUSEDSIGNAL */
     assign ra = rrow_q + col32[AB-1:0];
 
     wire j_last  = (j_q == WINW_LAST[JB-1:0]);
@@ -245,7 +251,7 @@ module dfx_swg #(
     always @(posedge ap_clk) begin
         if (!ap_rst_n) v1_q <= 1'b0;
         else if (en) v1_q <= fire0;
-        if (fire0) pad1_q <= !inside;
+        if (fire0) pad1_q <= !in_image;
     end
     // the pad word: PAD_VALUE in every element
     function automatic [WW-1:0] f_pad_word(input integer unused);
