@@ -10,10 +10,14 @@ image. That costs a comparison per emitted word and nothing else, where a separa
 padding layer costs its own stream pass over the padded image, its FIFO and its
 logic, and in FINN's foldings is often the slowest layer of the network.
 
-Folding: ``SIMD`` channels a word (a divisor of C). One frame takes
-``max(IH*IW, OH*OW*KH*KW) * C/SIMD`` cycles: the input and output sides run in
-parallel, the line buffer (a ring of image rows, see ``dfx_swg.v``) being deep enough
-that neither waits for the other in steady state.
+Folding: ``SIMD`` channels an input word (a divisor of C) and ``M`` input words an
+output word (a divisor of ``KW*C/SIMD``: a window row is that many consecutive words
+of an image row, which the line buffer's ``M`` banks give in one cycle). One frame
+takes ``max(IH*IW*C/SIMD, OH*OW*KH*KW*C/(SIMD*M))`` cycles: the input and output
+sides run in parallel, the line buffer (a ring of image rows, see ``dfx_swg.v``)
+being deep enough that neither waits for the other in steady state. ``M > 1`` is
+what FINN's ``parallel_window`` does for a whole window; dfx parallelizes up to a
+window row.
 
 Node input: the image ``x[N, IH, IW, C]``; output ``[N, OH, OW, KH*KW*C]``.
 """
@@ -56,12 +60,13 @@ class ConvolutionInputGenerator(HWLayer):
         "pad_value": (int, 0),
         "depthwise": (int, 0),
         "SIMD": (int, 1),
+        "M": (int, 1),            # input words per output word (dfx)
         "ram_style": (str, "auto"),
         "parallel_window": (int, 0),
         "inFIFODepths": (list, [2]),
         "outFIFODepths": (list, [2]),
     }
-    folding_attributes = ("SIMD", "ram_style", "parallel_window", "inFIFODepths",
+    folding_attributes = ("SIMD", "M", "ram_style", "parallel_window", "inFIFODepths",
                           "outFIFODepths")
     folding_dimensions = {"SIMD": "IFMChannels"}
     folding_choices = {"ram_style": ("auto", "distributed", "block")}
@@ -99,34 +104,42 @@ class ConvolutionInputGenerator(HWLayer):
     # -- folding -----------------------------------------------------------
     def check_folding(self, folding: dict[str, Any]) -> str | None:
         simd = int(folding.get("SIMD", self.get("SIMD")))
+        words = int(folding.get("M", self.get("M")))
         c = self.get("IFMChannels")
         if c % simd:
             return f"SIMD={simd} does not divide IFMChannels={c}"
+        kw = int(self.get("ConvKernelDim")[1])
+        if words < 1 or (kw * c // simd) % words:
+            return (f"M={words} does not divide the {kw * c // simd} words of a window row "
+                    f"(KW={kw} x IFMChannels={c} / SIMD={simd})")
         style = folding.get("ram_style", self.get("ram_style"))
         if style not in self.folding_choices["ram_style"]:
             return f"ram_style={style!r} is not one of auto, distributed, block"
         if int(folding.get("parallel_window", 0)):
-            return ("parallel_window=1 is not supported: dfx's window generator emits one "
-                    "input word (SIMD channels) a cycle")
+            return ("parallel_window=1 (a whole window a cycle) is not supported: dfx's "
+                    "window generator emits up to a window row a cycle (M)")
         return None
 
     def folding_options(self, cfg) -> list[dict[str, Any]]:
-        return [{"SIMD": simd, "ram_style": style}
-                for simd in divisors(self.get("IFMChannels")) for style in self.memory_styles]
+        kw = int(self.get("ConvKernelDim")[1])
+        c = self.get("IFMChannels")
+        return [{"SIMD": simd, "M": words, "ram_style": style}
+                for simd in divisors(c) for words in divisors(kw * c // simd)
+                for style in self.memory_styles]
 
     def cycles(self) -> int:
         kh, kw, ih, iw, oh, ow, _, _ = self._geometry()
         cf = self.get("IFMChannels") // self.get("SIMD")
-        return max(ih * iw, oh * ow * kh * kw) * cf
+        return max(ih * iw * cf, oh * ow * kh * kw * cf // self.get("M"))
 
     # -- estimates ---------------------------------------------------------
     def _ring(self) -> tuple[int, int]:
-        """(depth, width) of the line buffer."""
+        """(depth, width) of one of the line buffer's M banks."""
         kh, kw, ih, iw, oh, ow, sh, sw = self._geometry()
-        simd = self.get("SIMD")
+        simd, words = self.get("SIMD"), self.get("M")
         cf = self.get("IFMChannels") // simd
         rows = ring_rows(ih, oh, kh, sh)
-        return rows * iw * cf, simd * self.input_datatype().bitwidth()
+        return rows * -(-iw * cf // words), simd * self.input_datatype().bitwidth()
 
     def resources(self) -> dict[str, float]:
         """dfx_swg as Yosys maps it: the ring in LUT RAM or block RAM (``ram_style``, or
@@ -137,13 +150,18 @@ class ConvolutionInputGenerator(HWLayer):
         counter_bits = (2 * clog2(depth) + clog2(iw * cf) + 2 * clog2(ih + 8) + 4
                         + clog2(max(oh, 2)) + clog2(max(ow, 2)) + clog2(max(kh, 2))
                         + clog2(max(kw * cf, 2)) + 2 * clog2((iw + kw + 4) * cf))
-        mem = dual_port_ram_resources(depth, width, self.get("ram_style"))
-        lut = SWG_LUT["base"] + SWG_LUT["counter_bit"] * counter_bits \
-            + SWG_LUT["mux_bit"] * width + mem["LUT"]
-        ff = counter_bits + 3 * width + 6 + mem["FF"]
+        words = self.get("M")
+        bank = dual_port_ram_resources(depth, width, self.get("ram_style"))
+        mem = {k: words * v for k, v in bank.items()}
+        out_bits = words * width
+        # the M banks' words are rotated into column order: an M-input mux per bit
+        rotate = out_bits * (words - 1) / 2 if words > 1 else 0.0
+        lut = SWG_LUT["base"] + SWG_LUT["counter_bit"] * (counter_bits + 2 * words) \
+            + SWG_LUT["mux_bit"] * out_bits + rotate + mem["LUT"]
+        ff = counter_bits + 2 * words + 3 * out_bits + 6 + mem["FF"]
         return {"LUT": float(round(lut)), "FF": float(round(ff)),
                 "BRAM_18K": float(mem["BRAM_18K"]), "URAM": 0.0, "DSP": 0.0,
-                "BRAM_efficiency": (depth * width / (mem["BRAM_18K"] * 18 * 1024)
+                "BRAM_efficiency": (words * depth * width / (mem["BRAM_18K"] * 18 * 1024)
                                     if mem["BRAM_18K"] else 1.0),
                 "URAM_efficiency": 1.0}
 
@@ -159,15 +177,16 @@ class ConvolutionInputGenerator(HWLayer):
 
     def output_stream(self) -> StreamSpec:
         kh, kw, _, _, oh, ow, _, _ = self._geometry()
-        simd = self.get("SIMD")
-        return StreamSpec(simd, self.output_datatype(),
-                          oh * ow * kh * kw * self.get("IFMChannels") // simd)
+        elems = self.get("SIMD") * self.get("M")
+        return StreamSpec(elems, self.output_datatype(),
+                          oh * ow * kh * kw * self.get("IFMChannels") // elems)
 
     def rtl_parameters(self) -> dict:
         kh, kw, ih, iw, oh, ow, sh, sw = self._geometry()
         top, left, _, _ = self.get("padding")
         style = self.get("ram_style")
-        return {"C": self.get("IFMChannels"), "SIMD": self.get("SIMD"), "IH": ih, "IW": iw,
+        return {"C": self.get("IFMChannels"), "SIMD": self.get("SIMD"), "M": self.get("M"),
+                "IH": ih, "IW": iw,
                 "OH": oh, "OW": ow, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": int(top),
                 "PL": int(left), "EBITS": self.input_datatype().bitwidth(),
                 "PAD_VALUE": self._pad_code(), "ROWS": ring_rows(ih, oh, kh, sh),
@@ -188,8 +207,8 @@ class ConvolutionInputGenerator(HWLayer):
         from dfx.plugins.rtlgen import write_wrapper
 
         params = self.rtl_parameters()
-        width = self.input_stream().width
-        wrapper = write_wrapper(Path(out_dir), self.name, "dfx_swg", params, width, width)
+        wrapper = write_wrapper(Path(out_dir), self.name, "dfx_swg", params,
+                                self.input_stream().width, self.output_stream().width)
         return RTLModule(self.name, [wrapper], ["dfx_swg"])
 
     # -- conversion and sources --------------------------------------------
