@@ -74,7 +74,7 @@ def _spatial_input(sl: Streamliner, node, allow_acc: bool = False):
             f"its input comes from Pad node {value.node_name!r}; dfx folds a Pad only into "
             f"the Conv after it")
     if isinstance(value, AccValue):
-        if value.needs_quantizer:
+        if value.needs_quantizer and not allow_acc:
             raise UnsupportedNodeError(value.producer, "Conv", value.needs_quantizer)
         if not allow_acc:
             raise UnsupportedNodeError(
@@ -408,12 +408,18 @@ def _increasing_accumulator(sl: Streamliner, node, acc: AccValue) -> AccValue:
     return replace(acc, lo=lo, hi=hi, tail=tail, matmul_weight=None)
 
 
-def _reduce_sum(sl: Streamliner, value, out_hw=(1, 1)) -> str:
+def _reduce_sum(sl: Streamliner, value) -> str:
     n, h, w, c = sl.shapes[value.name]
-    axes = sl._add_init("axes", np.array([1, 2]), dtype=np.int64)
     out = sl._fresh("pool_sum")
-    sl.nodes.append(helper.make_node("ReduceSum", [value.name, axes], [out], keepdims=1,
-                                     name=sl._fresh("ReduceSum")))
+    opset = next((o.version for o in sl.src.model.opset_import if o.domain in ("", "ai.onnx")),
+                 13)
+    if opset >= 13:  # the axes are an input from opset 13 on, an attribute before
+        axes = sl._add_init("axes", np.array([1, 2]), dtype=np.int64)
+        sl.nodes.append(helper.make_node("ReduceSum", [value.name, axes], [out], keepdims=1,
+                                         name=sl._fresh("ReduceSum")))
+    else:
+        sl.nodes.append(helper.make_node("ReduceSum", [value.name], [out], keepdims=1,
+                                         axes=[1, 2], name=sl._fresh("ReduceSum")))
     sl.shapes[out] = [n, 1, 1, c]
     return out
 

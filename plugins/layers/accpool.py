@@ -101,9 +101,14 @@ class GlobalAccPool(HWLayer):
         from dfx.errors import UnsupportedNodeError
         from dfx.layers import HW_DOMAIN, Match
 
-        if node.op_type != "ReduceSum" or len(node.input) < 2:
+        if node.op_type != "ReduceSum":
             return None
-        axes = model.get_initializer(node.input[1])
+        if len(node.input) > 1:
+            axes = model.get_initializer(node.input[1])
+        else:
+            from dfx.plugins.convert import node_attrs
+
+            axes = node_attrs(node).get("axes")
         shape = model.get_tensor_shape(node.input[0])
         if axes is None or len(shape) != 4 or sorted(int(a) % 4 for a in axes) != [1, 2]:
             return None
