@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from modelgen_conv import Act, Conv, Fc, Flatten, Pad, Pool, Transpose, make_convnet
 
 from conftest import CONV_MODEL_NAMES, load_example, model_dir, run_dfx
 from dfx.errors import UnsupportedNodeError
@@ -22,6 +21,7 @@ from dfx.plugins.convert import convert_to_hw
 from dfx.plugins.importer import step_tidy_up
 from dfx.plugins.streamline import streamline_model
 from modelgen import qonnx_outputs, random_inputs
+from modelgen_conv import Act, Conv, Fc, Flatten, Pad, Pool, Transpose, make_convnet
 
 KINDS = load_plugins("default").layer_kinds
 
