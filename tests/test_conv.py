@@ -103,7 +103,7 @@ FORMS = {
                   "UINT4"),
     "bipolar_input": ([1, 3, 6, 6], [Conv(8, 3, weight_bits=1), Act("bipolar"),
                                      Conv(8, 3, weight_bits=1), Act("bipolar"), Flatten(),
-                                     Fc(4, weight_bits=1, bias=False)], "BIPOLAR"),
+                                     Fc(4, weight_bits=1, bias=False), Act("int", 4)], "BIPOLAR"),
     "kernel5_stride2_asymmetric": ([1, 2, 9, 7], [Conv(4, 5, stride=2, pads=[1, 2, 2, 0]),
                                                  Act("relu_uint", 3), Conv(6, 1, stride=2),
                                                  Act("int", 3), Flatten(), Fc(3),
