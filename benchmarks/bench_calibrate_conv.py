@@ -38,6 +38,7 @@ def _calibration_module():
     spec = importlib.util.spec_from_file_location(
         "bench_calibrate_estimates", ROOT / "benchmarks" / "bench_calibrate_estimates.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
