@@ -123,8 +123,10 @@ def test_conv_forms_are_bit_exact_in_rtlsim(form, folding, tmp_path):
 
 
 def test_convnet_full_flow_fifo_sizing_and_measured_throughput(tmp_path):
-    """The RTL flow on a convnet: FIFOs sized by simulation, rtlsim verification, and a
-    measured interval within 2% of the estimate (the window generators are bursty)."""
+    """The RTL flow on a convnet: FIFOs sized by simulation, rtlsim verification, a
+    measured interval within 2% of the estimate (the window generators are bursty), and
+    the driver on the simulated accelerator taking the model's NCHW input."""
+    import sys
     d = model_dir("cnv-digits-w2a2")
     out = tmp_path / "b"
     x = np.load(d / "input.npy")[:16]
@@ -132,7 +134,8 @@ def test_convnet_full_flow_fifo_sizing_and_measured_throughput(tmp_path):
     np.save(tmp_path / "y.npy", np.load(d / "expected_output.npy")[:16])
     result = run_dfx("run", "--plugins", "default", d / "model.onnx", "-o", out,
                      "--target-fps", "100000", "--mvau-wwidth-max", "36",
-                     "--generate-outputs", "estimate_reports,stitched_ip,rtlsim_performance",
+                     "--generate-outputs",
+                     "estimate_reports,stitched_ip,rtlsim_performance,pynq_driver",
                      "--verify-steps", "stitched_ip_rtlsim", "--verify-input-npy",
                      tmp_path / "x.npy", "--verify-expected-output-npy", tmp_path / "y.npy",
                      "--verification-atol", "1e-4", timeout=1500)
@@ -148,4 +151,13 @@ def test_convnet_full_flow_fifo_sizing_and_measured_throughput(tmp_path):
     assert main(["sim", str(out), "--backend", "rtl", "--input", str(tmp_path / "x.npy"),
                  "--output", str(tmp_path / "rtl.npy"), "--backpressure", "0.3"]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "rtl.npy"), np.load(tmp_path / "y.npy"),
+                               rtol=0, atol=1e-4)
+    io = read_json(out / "driver" / "io.json")
+    assert io["input_transpose"] == [0, 2, 3, 1] and io["ishape_normal"] == [[1, 1, 8, 8]]
+    np.save(tmp_path / "input.npy", x)  # NCHW, as the model takes it
+    driver = subprocess.run([sys.executable, str(out / "driver" / "driver.py"), "--exec_mode",
+                             "execute", "--platform", "sim", "--postprocess"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert driver.returncode == 0, driver.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "output.npy"), np.load(tmp_path / "y.npy"),
                                rtol=0, atol=1e-4)

@@ -346,13 +346,13 @@ LUTRAM_DP_MAPPINGS = ((5, 6, 4), (6, 3, 4), (7, 1, 4))
 
 @cache
 def lutram_dp_luts(depth: int, width: int) -> float:
-    """LUTs of a ``depth x width`` simple dual-port memory in LUT RAM: the cheapest of the
-    primitives, plus a read multiplexer over the address ranges of deeper memories."""
+    """LUTs used as RAM by a ``depth x width`` simple dual-port memory in LUT RAM: the
+    cheapest of the primitives (the read multiplexer of deeper memories is logic, which
+    the layer's own estimate counts)."""
     best = None
     for abits, bits, luts in LUTRAM_DP_MAPPINGS:
         ranges = (depth - 1) // (1 << abits) + 1
-        n = ranges * -(-width // bits) * luts + (0.5 * (ranges - 1) * width if ranges > 1
-                                                  else 0.0)
+        n = ranges * -(-width // bits) * luts
         best = n if best is None else min(best, n)
     return float(best)
 

@@ -31,13 +31,22 @@ import numpy as np
 from dfx.layers import HWLayer, RTLModule, StreamSpec
 from dfx.plugins.layers.memory import clog2, divisors, dual_port_ram_resources
 
-#: LUT costs of dfx_swg's parts, fitted on Yosys synth_xilinx -family xc7 runs
-#: (benchmarks/bench_calibrate_estimates.py, the conv section).
+#: dfx_swg's LUTs (logic, without the LUT RAM of the line buffer) and flip-flops, a linear
+#: fit on Yosys synth_xilinx -family xc7 runs of 20 window generators
+#: (benchmarks/bench_calibrate_conv.py: the shared convnets at four foldings and the mixed
+#: forms model, 1 to 24 channels, SIMD 1 to 4, M 1 to 3, kernels 3 and 5, strides 1 and 2,
+#: padded and not, LUT RAM and block RAM): LUTs within 12%, flip-flops within 11% (18%
+#: for M > 1 in block RAM). Every counter and coordinate register of the RTL is counted
+#: in ``counter bits`` (:meth:`ConvolutionInputGenerator.rtl_widths`).
 SWG_LUT = {
-    "base": 20.0,          # handshakes, window-row and kernel-row counters
-    "counter_bit": 1.6,    # per bit of the row, column and address counters
-    "mux_bit": 1.0,        # per data bit: output register / pad select / spare
+    "base": -52.1,        # the fit's intercept (every generator has > 90 counter bits)
+    "counter_bit": 2.055,  # per counter bit: increment, compare, wrap, the address adders
+    "out_bit": 2.328,      # per output bit: pad select, output register and spare
+    "rotate_bit": -0.177,  # per output bit and extra bank (M > 1): the rotation
+    "read_mux_bit": 0.269,  # per bit and extra 64-word range of a LUT-RAM bank
 }
+SWG_FF = {"base": -3.34, "counter_bit": 0.962, "out_bit": 1.665, "bank": 3.92,
+          "lutram_out_bit": 1.051}  # the read register (in the block RAM otherwise)
 
 
 def ring_rows(ih: int, oh: int, kh: int, sh: int) -> int:
@@ -133,36 +142,46 @@ class ConvolutionInputGenerator(HWLayer):
         return max(ih * iw * cf, oh * ow * kh * kw * cf // self.get("M"))
 
     # -- estimates ---------------------------------------------------------
-    def _ring(self) -> tuple[int, int]:
-        """(depth, width) of one of the line buffer's M banks."""
-        kh, kw, ih, iw, oh, ow, sh, sw = self._geometry()
-        simd, words = self.get("SIMD"), self.get("M")
-        cf = self.get("IFMChannels") // simd
-        rows = ring_rows(ih, oh, kh, sh)
-        return rows * -(-iw * cf // words), simd * self.input_datatype().bitwidth()
+    def rtl_widths(self) -> dict[str, int]:
+        """Register widths of dfx_swg for these parameters (its localparams)."""
+        p = self.rtl_parameters()
+        cf = p["C"] // p["SIMD"]
+        rowbits = p["IW"] * cf
+        bank_depth = p["ROWS"] * -(-rowbits // p["M"])
+        ab, mb = max(1, clog2(bank_depth)), max(1, clog2(p["M"]))
+        gb = clog2(p["IH"] + p["ROWS"] + 2) + 2
+        yb = clog2(p["IH"] + p["KH"] + p["SH"] + p["PT"] + 2) + 2
+        xb = clog2((p["IW"] + p["KW"] + p["SW"] + p["PL"] + 2) * cf + p["M"]) + 2
+        loops = (max(1, clog2(p["OH"])) + max(1, clog2(p["OW"])) + max(1, clog2(p["KH"]))
+                 + max(1, clog2(p["KW"] * cf // p["M"])))
+        writer = max(1, clog2(rowbits)) + mb + 2 * ab + gb
+        reader = gb + loops + 2 * yb + 4 * xb + 2 * mb + 3 * ab
+        return {"counter_bits": writer + reader, "bank_depth": bank_depth,
+                "word_bits": p["SIMD"] * p["EBITS"], "out_bits": p["M"] * p["SIMD"] * p["EBITS"]}
 
     def resources(self) -> dict[str, float]:
-        """dfx_swg as Yosys maps it: the ring in LUT RAM or block RAM (``ram_style``, or
-        the cheaper for ``auto``), counters and the output registers."""
-        kh, kw, ih, iw, oh, ow, sh, sw = self._geometry()
-        depth, width = self._ring()
-        cf = self.get("IFMChannels") // self.get("SIMD")
-        counter_bits = (2 * clog2(depth) + clog2(iw * cf) + 2 * clog2(ih + 8) + 4
-                        + clog2(max(oh, 2)) + clog2(max(ow, 2)) + clog2(max(kh, 2))
-                        + clog2(max(kw * cf, 2)) + 2 * clog2((iw + kw + 4) * cf))
+        """dfx_swg as Yosys maps it: the M banks of the ring in LUT RAM or block RAM
+        (``ram_style``, or the cheaper by Yosys' costs for ``auto``), and the logic and
+        registers of SWG_LUT / SWG_FF."""
+        widths = self.rtl_widths()
         words = self.get("M")
+        depth, width = widths["bank_depth"], widths["word_bits"]
         bank = dual_port_ram_resources(depth, width, self.get("ram_style"))
-        mem = {k: words * v for k, v in bank.items()}
-        out_bits = words * width
-        # the M banks' words are rotated into column order: an M-input mux per bit
-        rotate = out_bits * (words - 1) / 2 if words > 1 else 0.0
-        lut = SWG_LUT["base"] + SWG_LUT["counter_bit"] * (counter_bits + 2 * words) \
-            + SWG_LUT["mux_bit"] * out_bits + rotate + mem["LUT"]
-        ff = counter_bits + 2 * words + 3 * out_bits + 6 + mem["FF"]
-        return {"LUT": float(round(lut)), "FF": float(round(ff)),
-                "BRAM_18K": float(mem["BRAM_18K"]), "URAM": 0.0, "DSP": 0.0,
-                "BRAM_efficiency": (words * depth * width / (mem["BRAM_18K"] * 18 * 1024)
-                                    if mem["BRAM_18K"] else 1.0),
+        lutram = bank["LUT"] > 0
+        out_bits = widths["out_bits"]
+        ranges = -(-depth // 64)
+        lut = (SWG_LUT["base"] + SWG_LUT["counter_bit"] * widths["counter_bits"]
+               + SWG_LUT["out_bit"] * out_bits + SWG_LUT["rotate_bit"] * (words - 1) * out_bits
+               + (SWG_LUT["read_mux_bit"] * (ranges - 1) * out_bits if lutram else 0.0))
+        ff = (SWG_FF["base"] + SWG_FF["counter_bit"] * widths["counter_bits"]
+              + SWG_FF["out_bit"] * out_bits + SWG_FF["bank"] * words
+              + (SWG_FF["lutram_out_bit"] * out_bits if lutram else 0.0))
+        bram = words * bank["BRAM_18K"]
+        return {"LUT": float(round(lut + words * bank["LUT"])),
+                "FF": float(round(ff + words * bank["FF"])),
+                "BRAM_18K": float(bram), "URAM": 0.0, "DSP": 0.0,
+                "BRAM_efficiency": (words * depth * width / (bram * 18 * 1024)
+                                    if bram else 1.0),
                 "URAM_efficiency": 1.0}
 
     def op_and_param_counts(self) -> dict[str, int]:
