@@ -11,7 +11,9 @@ StreamingMaxPool and GlobalAccPool. Designs:
   forced to block RAM (``swg-block``);
 * a generated model with every conv form (tests/test_conv_rtlsim.py's ``MIXED``: a
   depthwise conv, an average pool, a 5x5 stride-2 conv, a max-pool before its
-  quantizer, a global average pool), unfolded and with every kind folded.
+  quantizer, a global average pool), unfolded and with every kind folded;
+* a sweep model of depthwise convs, pools and a global average pool (``SWEEP_MODEL``)
+  at three foldings (``SWEEP_FOLDINGS``).
 
 Each design is stitched and every layer synthesized on its own (``synth_xilinx -family
 xc7``). Prints a table of the conv layers and, per kind, the mean and largest LUT and FF
@@ -107,6 +109,48 @@ def mixed_design(calib, folded: bool, work: Path):
                         _layers(model, kinds))
 
 
+#: a model of depthwise convs (unsigned and signed inputs, 2- and 4-bit weights, 3x3 and
+#: 5x5), an average pool, a max-pool and a global average pool, and its foldings
+SWEEP_MODEL = ([1, 8, 12, 12], "UINT4")
+SWEEP_FOLDINGS = {
+    "unfolded": {},
+    "pe": {"VVAU_0": {"PE": 2}, "VVAU_1": {"PE": 4}, "VVAU_2": {"PE": 8, "SIMD": 2},
+           "StreamingMaxPool_0": {"PE": 2}, "GlobalAccPool_0": {"PE": 4}},
+    "wide": {"VVAU_0": {"PE": 8, "SIMD": 3}, "VVAU_1": {"PE": 8, "SIMD": 5},
+             "VVAU_2": {"PE": 8, "SIMD": 4}, "StreamingMaxPool_0": {"PE": 8},
+             "GlobalAccPool_0": {"PE": 16}},
+}
+
+
+def sweep_design(calib, folding: str, work: Path):
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dfx.plugin_manager import load_plugins
+    from dfx.plugins.convert import convert_to_hw
+    from dfx.plugins.hw import stitch_to
+    from dfx.plugins.importer import step_tidy_up
+    from dfx.plugins.streamline import streamline_model
+    from modelgen_conv import Act, Conv, Fc, Flatten, Pool, make_convnet
+
+    steps = [Conv(8, 3, pads=[1, 1, 1, 1], group=8, weight_bits=2), Act("int", 3),
+             Conv(8, 5, pads=[2, 2, 2, 2], group=8, weight_bits=4), Act("relu_uint", 4),
+             Pool("avg", 2), Act("relu_uint", 3), Pool("max", 2), Conv(16, 1), Act(),
+             Pool("gap"), Act("relu_uint", 4), Flatten(), Fc(4), Act("int", 4)]
+    kinds = load_plugins("default").layer_kinds
+    shape, dt = SWEEP_MODEL
+    model = convert_to_hw(streamline_model(step_tidy_up(make_convnet(shape, steps, dt, seed=5),
+                                                        None, None)),
+                          SimpleNamespace(standalone_thresholds=False),
+                          SimpleNamespace(layer_kinds=kinds))
+    for layer in kinds.hw_layers(model):
+        layer.set_folding(SWEEP_FOLDINGS[folding].get(layer.name, {}))
+    out = work / "sweep" / folding
+    stitch_to(model, kinds, out / "stitched_ip")
+    return calib.Design(f"sweep/{folding}", "sweep", folding, out / "stitched_ip",
+                        _layers(model, kinds))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -125,6 +169,7 @@ def main() -> int:
                 designs.append(shared_design(calib, model, folding, work))
         if not args.quick:
             designs += [mixed_design(calib, False, work), mixed_design(calib, True, work)]
+            designs += [sweep_design(calib, folding, work) for folding in SWEEP_FOLDINGS]
         rows = []
         for design in designs:
             figures = calib.synthesize_design(design, work, args)
