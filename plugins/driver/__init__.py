@@ -48,7 +48,7 @@ def _perm(node) -> list[int]:
 
 
 def input_transpose(model, info: dict) -> list[int] | None:
-    """The channels-last change before the hardware chain (a convnet's NCHW input becomes
+    """The channels-last change before the hardware layers (a convnet's NCHW input becomes
     NHWC): the permutation the driver's fold_input applies, or None."""
     first = info["input"]["tensor"]
     graph_in = model.graph.input[0].name
@@ -75,13 +75,13 @@ def _tail(model, info: dict) -> tuple[list[dict], list[str]]:
     nodes = list(model.graph.node)
     hw_index = [i for i, n in enumerate(nodes) if _is_hw(n)]
     inside = passthrough_node_names(model, _is_hw)
-    before_chain = input_transpose(model, info) is not None
+    before_hw = input_transpose(model, info) is not None
     for index, node in enumerate(nodes):
         if _is_hw(node) or not node.input:
             continue
         if node.name in inside:
             continue  # a reshape between layers: the stream passes through it
-        if before_chain and index < (hw_index or [0])[0] and node.op_type == "Transpose":
+        if before_hw and index < (hw_index or [0])[0] and node.op_type == "Transpose":
             continue  # the input's channels-last change: fold_input applies it
         if node.input[0] == hw_out and node.op_type == "Transpose":
             post.append({"op": "Transpose", "perm": _perm(node)})
