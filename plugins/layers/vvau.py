@@ -372,6 +372,7 @@ class VVAU(HWLayer):
         hw.attribute.append(helper.make_attribute("dfx_weights", helper.make_tensor(
             w_name, 1, weights.shape, weights.reshape(-1).tolist())))
         hw.attribute.append(helper.make_attribute("dfx_weight_datatype", wdt.name))
+        hw.attribute.append(helper.make_attribute("dfx_sparse_weights", node.input[1]))
         return Match(nodes=[hw], consumes=consumes)
 
     def converted(self) -> None:
@@ -389,6 +390,17 @@ class VVAU(HWLayer):
             if attr.name == "dfx_weight_datatype":
                 self.model.set_tensor_datatype(self.node.input[1], DataType[attr.s.decode()])
                 del self.node.attribute[i]
+                break
+        for i, attr in enumerate(list(self.node.attribute)):
+            if attr.name == "dfx_sparse_weights":
+                # the block-sparse matrix of the MatMul this node replaced, if unused now
+                sparse = attr.s.decode()
+                del self.node.attribute[i]
+                if not any(sparse in n.input for n in self.model.graph.node):
+                    for j, init in enumerate(self.model.graph.initializer):
+                        if init.name == sparse:
+                            del self.model.graph.initializer[j]
+                            break
                 break
         self.memo.clear()
         if self.get("noActivation"):
