@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def stitched(tmp_path_factory):
-    """cnv-pad-w4a4 at 100k fps for the Pynq-Z1, stitched (FIFO sizing off: only files)."""
+    """cnv-pad-w4a4 at 100k fps for the Pynq-Z1, stitched (FIFO sizing off: only files),
+    with the estimate reports the Yosys test compares against."""
     from dfx.cli import main
 
     root = tmp_path_factory.mktemp("conv-stitched")
@@ -26,7 +27,8 @@ def stitched(tmp_path_factory):
         assert main(["run", "--plugins", "default",
                      str(model_dir("cnv-pad-w4a4") / "model.onnx"), "-o", str(root / "build"),
                      "-q", "--board", "Pynq-Z1", "--target-fps", "100000",
-                     "--auto-fifo-depths", "false", "--generate-outputs", "stitched_ip"]) == 0
+                     "--auto-fifo-depths", "false", "--generate-outputs",
+                     "estimate_reports,stitched_ip"]) == 0
     folder = root / "build" / "stitched_ip"
     return folder, json.loads((folder / "stitch.json").read_text())
 
