@@ -90,3 +90,52 @@ def test_a_flattened_stream_that_also_leaves_the_accelerator_is_refused():
     hw.graph.output.append(helper.make_tensor_value_info(reshape.input[0], 1, shape))
     with pytest.raises(ModelError, match=f"layer {before.name}.*leaves the accelerator"):
         DataflowGraph(hw, KINDS)
+
+
+def test_a_reshape_on_a_branch_of_a_fork_is_passed_through(tmp_path, monkeypatch):
+    """Graph shapes too: a Reshape put between a DuplicateStreams output and the MVAU it
+    feeds (tests/plugins/streams_plugin.py) becomes an edge from the fork to the MVAU,
+    and the model still runs bit-exact against qonnx, node by node and as one
+    hardware function."""
+    from pathlib import Path
+
+    from dfx.cli import main
+    from modelgen import make_two_branch, qonnx_outputs, random_inputs
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
+    plugins = "default,streams_plugin"
+    source = make_two_branch(seed=3, a_layers=1, b_layers=2)
+    source.save(str(tmp_path / "branches.onnx"))
+    x = random_inputs(source, 16, seed=4)
+    reference = qonnx_outputs(source, x)
+    assert main(["run", "--plugins", plugins, str(tmp_path / "branches.onnx"), "-o",
+                 str(tmp_path / "b"), "-q", "--target-fps", "1000000",
+                 "--generate-outputs", "estimate_reports"]) == 0
+    kinds = load_plugins(plugins).layer_kinds
+    hw = load_model(tmp_path / "b" / "final_model.onnx")
+    fork = next(n for n in hw.graph.node if n.op_type == "DuplicateStreams")
+    branch = fork.output[1]
+    reader = next(n for n in hw.graph.node if branch in n.input)
+    shape = hw.get_tensor_shape(branch)
+    hw.graph.initializer.append(helper.make_tensor("branch_shape", 7, [len(shape)],
+                                                   [1, *shape[1:]]))
+    reshape = helper.make_node("Reshape", [branch, "branch_shape"], ["branch_reshaped"],
+                               name="Reshape_branch")
+    reader.input[list(reader.input).index(branch)] = "branch_reshaped"
+    nodes = list(hw.graph.node)
+    nodes.insert(nodes.index(reader), reshape)
+    del hw.graph.node[:]
+    hw.graph.node.extend(nodes)
+    hw.set_tensor_shape("branch_reshaped", list(shape))
+    hw.set_tensor_datatype("branch_reshaped", hw.get_tensor_datatype(branch))
+
+    graph = DataflowGraph(hw, kinds)
+    assert graph.passthrough == {"Reshape_branch"}
+    into_reader = [e for e in graph.inputs_of(reader.name) if e.producer == fork.name]
+    assert [(e.producer_port, e.tensor) for e in into_reader] == [(1, branch)]
+    assert len(graph.inputs) == 1 and len(graph.outputs) == 1
+    np.testing.assert_array_equal(execute(hw, x, kinds), reference)
+    out_shape = hw.get_tensor_shape(graph.single_output().tensor)
+    as_hardware = execute(hw, x, kinds, hardware=lambda h: run_graph_on_streams(
+        graph, h).reshape((len(h), *out_shape[1:])))
+    np.testing.assert_array_equal(as_hardware, reference)
