@@ -464,7 +464,8 @@ KEY_STATUS: dict[str, tuple[str, str]] = {
                              "4); FINN's default null"),
     "hls_clk_period_ns": (WARNED, "validated and recorded in report/hw_ipgen.json; no "
                           "effect until dfx has HLS layers"),
-    "default_swg_exception": (WARNED, "dfx has no convolution input generators"),
+    "default_swg_exception": (WARNED, "dfx sizes the FIFO after a convolution input "
+                              "generator by simulation, as every other FIFO"),
     "vitis_platform": (IMPLEMENTED, "the Alveo platform for v++"),
     "vitis_floorplan_file": (WARNED, "dfx's Alveo link places the kernel on one SLR; the "
                              "file is not read"),

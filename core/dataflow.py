@@ -14,6 +14,12 @@ sizing (one depth per edge) and the estimates (latency is the longest path,
 :meth:`DataflowGraph.critical_path`). A chain is the special case where every layer
 has one input and one output.
 
+A ``Reshape`` or ``Flatten`` between two hardware layers (:data:`STREAM_TRANSPARENT_OPS`,
+the flatten between a convnet's conv part and its fully connected layers) changes a
+tensor's shape, not the order of its elements, so the stream passes through it: the
+edge goes from the layer before it to the layer after it, and the node belongs to the
+accelerator (:attr:`DataflowGraph.passthrough`, see :func:`passthrough_nodes`).
+
 FIFO names follow the edges: ``fifo_<i>`` before input port 0 of the i-th layer in
 topological order (``fifo_<i>_<p>`` before port p), ``fifo_<n>`` after the
 accelerator's output (``fifo_<n>_<j>`` for output j > 0), with n the number of
@@ -25,6 +31,7 @@ output, on its producer as ``outFIFODepths[port]``.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +42,66 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The depth of a FIFO whose layer attribute does not give one (FINN's default).
 DEFAULT_FIFO_DEPTH = 2
+
+#: Software ops that may sit between hardware layers: they change a tensor's shape, not
+#: the order of its elements, so a stream passes through them unchanged.
+STREAM_TRANSPARENT_OPS = ("Reshape", "Flatten")
+
+
+def _transparent_source(model, node) -> str | None:
+    """The one streamed (non-constant) input of a stream-transparent ``node``, or None
+    if it is not such a node."""
+    if node.op_type not in STREAM_TRANSPARENT_OPS or not node.input or len(node.output) != 1:
+        return None
+    data = [t for t in node.input if t and model.get_initializer(t) is None]
+    return data[0] if data == [node.input[0]] else None
+
+
+def passthrough_nodes(model, is_hw: Callable) -> dict[str, str]:
+    """The stream-transparent nodes a stream passes through between two hardware layers
+    (``is_hw(node)`` says which nodes are hardware): tensor read by a hardware layer ->
+    the hardware layer's output it is a reshape of, for every tensor that is one. A node
+    on such a path belongs to the accelerator; the same op before the first or after the
+    last hardware layer stays software."""
+    nodes = list(model.graph.node)
+    hw_outputs = {t for n in nodes if is_hw(n) for t in n.output if t}
+    graph_outputs = {o.name for o in model.graph.output}
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for t in dict.fromkeys(t for t in node.input if t):
+            readers[t] = readers.get(t, 0) + 1
+    # reshape output -> its source, where the reshape is the only reader of its source
+    # and its output leaves to no one but nodes (a fork sits on a tensor read twice)
+    source = {}
+    for node in nodes:
+        src = _transparent_source(model, node)
+        if src is not None and readers.get(src) == 1 and node.output[0] not in graph_outputs:
+            source[node.output[0]] = src
+    resolved = {}
+    for node in nodes:
+        if not is_hw(node):
+            continue
+        for tensor in node.input:
+            t, seen = tensor, set()
+            while t in source and t not in hw_outputs and t not in seen:
+                seen.add(t)
+                t = source[t]
+            if t != tensor and t in hw_outputs:
+                resolved[tensor] = t
+    return resolved
+
+
+def passthrough_node_names(model, is_hw: Callable) -> set[str]:
+    """The names of the nodes :func:`passthrough_nodes` puts inside the accelerator."""
+    resolved = passthrough_nodes(model, is_hw)
+    producer = {n.output[0]: n for n in model.graph.node if n.output}
+    names = set()
+    for tensor, source in resolved.items():
+        while tensor != source:
+            node = producer[tensor]
+            names.add(node.name)
+            tensor = _transparent_source(model, node)
+    return names
 
 
 @dataclass(frozen=True)
@@ -96,6 +163,11 @@ class DataflowGraph:
     def __init__(self, model, layer_kinds: LayerRegistry):
         hw_nodes = [n for n in model.graph.node if layer_kinds.is_hw(n)]
         self.model = model
+        #: tensor a layer streams in -> the layer output it is a reshape of (a stream
+        #: passing through Reshape / Flatten nodes between two layers)
+        self.through = passthrough_nodes(model, layer_kinds.is_hw)
+        #: the names of those Reshape / Flatten nodes: part of the accelerator
+        self.passthrough = passthrough_node_names(model, layer_kinds.is_hw)
         self.layers: list[HWLayer] = [layer_kinds.wrap(n, model)
                                       for n in topological_order(hw_nodes)]
         self.by_name = {layer.name: layer for layer in self.layers}
@@ -111,7 +183,8 @@ class DataflowGraph:
         consumers: dict[str, list[tuple[str, int]]] = {}
         for layer in self.layers:
             for port, tensor in enumerate(layer.stream_inputs()):
-                consumers.setdefault(tensor, []).append((layer.name, port))
+                consumers.setdefault(self.through.get(tensor, tensor), []).append(
+                    (layer.name, port))
         for tensor, takers in consumers.items():
             if len(takers) > 1:
                 names = ", ".join(name for name, _ in takers)
@@ -121,14 +194,15 @@ class DataflowGraph:
                     f"take the StreamFork node conversion puts there")
         graph_outputs = {o.name for o in self.model.graph.output}
         software_inputs = {t for n in self.model.graph.node if n.name not in self.by_name
-                           for t in n.input}
+                           and n.name not in self.passthrough for t in n.input}
         edges_in: list[Edge] = []
         self.inputs: list[Edge] = []
         n_in = sum(1 for layer in self.layers for t in layer.stream_inputs()
-                   if t not in produced)
+                   if self.through.get(t, t) not in produced)
         for layer in self.layers:
             i = self.index[layer.name]
             for port, tensor in enumerate(layer.stream_inputs()):
+                tensor = self.through.get(tensor, tensor)  # the stream as produced
                 source = produced.get(tensor)
                 suffix = "" if port == 0 else f"_{port}"
                 if source is None:

@@ -44,7 +44,18 @@ _SOFTWARE_OPS = {
     "MultiThreshold": _multithreshold,
     "Reshape": lambda node, a, shape: a.reshape((a.shape[0],) + tuple(int(s) for s in shape[1:])),
     "Flatten": lambda node, a: a.reshape(a.shape[0], -1),
+    # the channels-last change of a convnet's input and output (see dfx.plugins.streamline)
+    "Transpose": lambda node, a: np.transpose(a, _perm(node, a.ndim)),
 }
+
+
+def _perm(node, rank: int) -> list[int]:
+    from onnx import helper
+
+    for attr in node.attribute:
+        if attr.name == "perm":
+            return list(helper.get_attribute_value(attr))
+    return list(reversed(range(rank)))
 
 
 def has_hw_nodes(model, layer_kinds: LayerRegistry) -> bool:
@@ -131,10 +142,14 @@ def _execute_numpy(model, x: np.ndarray, layer_kinds: LayerRegistry,
     for init in model.graph.initializer:
         context[init.name] = model.get_initializer(init.name)
     accelerator = None
+    inside: set[str] = set()  # Reshape / Flatten nodes the streams pass through
     if hardware is not None:
         graph = DataflowGraph(model, layer_kinds)
         accelerator = (graph.single_input().tensor, graph.single_output().tensor)
+        inside = graph.passthrough
     for node in topological_order(list(model.graph.node)):
+        if accelerator is not None and node.name in inside:
+            continue  # part of the hardware (between two of its layers)
         if layer_kinds.is_hw(node):
             if accelerator is not None:
                 in_tensor, out_tensor = accelerator

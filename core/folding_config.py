@@ -47,14 +47,18 @@ _CHOICES = {
 # FINN names its layers after specialisation ("MVAU_hls_0", "MVAU_rtl_0") or by their
 # long names in older releases; dfx accepts those keys for its own layers.
 FINN_ALIASES = [
-    (re.compile(r"^(MVAU|Thresholding)_(?:hls|rtl)_(\d+)$"), r"\1_\2"),
+    (re.compile(r"^(MVAU|Thresholding|VVAU|ConvolutionInputGenerator|StreamingMaxPool"
+                r"|GlobalAccPool)_(?:hls|rtl)_(\d+)$"), r"\1_\2"),
     (re.compile(r"^MatrixVectorActivation_(\d+)$"), r"MVAU_\1"),
+    (re.compile(r"^VectorVectorActivation_(\d+)$"), r"VVAU_\1"),
+    (re.compile(r"^(ConvolutionInputGenerator)(?:1D)?_(\d+)$"), r"\1_\2"),
+    (re.compile(r"^StreamingMaxPool_Batch_(\d+)$"), r"StreamingMaxPool_\1"),
     (re.compile(r"^Thresholding_Batch_(\d+)$"), r"Thresholding_\1"),
 ]
 #: Kinds a FINN folding config may name that dfx's estimate flow does not have (yet).
-FINN_ONLY_PREFIXES = ("StreamingFIFO", "StreamingDataWidthConverter", "StreamingMaxPool",
-                      "ConvolutionInputGenerator", "FMPadding", "LabelSelect",
-                      "StreamingDataflowPartition")
+#: (dfx folds FINN's FMPadding into the window generator: an FMPadding entry has no layer.)
+FINN_ONLY_PREFIXES = ("StreamingFIFO", "StreamingDataWidthConverter", "FMPadding",
+                      "LabelSelect", "StreamingDataflowPartition")
 
 
 def layer_name(key: str) -> str:

@@ -257,10 +257,16 @@ def dfx_register_steps():
 
 @hookimpl
 def dfx_register_layer_kinds():
+    from dfx.plugins.layers.accpool import GlobalAccPool
+    from dfx.plugins.layers.maxpool import StreamingMaxPool
     from dfx.plugins.layers.mvau import MVAU
+    from dfx.plugins.layers.swg import ConvolutionInputGenerator
     from dfx.plugins.layers.thresholding import Thresholding
+    from dfx.plugins.layers.vvau import VVAU
 
-    return [MVAU, Thresholding]
+    # later kinds are asked first: the VVAU takes a depthwise MatMul before the MVAU would
+    return [MVAU, Thresholding, ConvolutionInputGenerator, StreamingMaxPool, GlobalAccPool,
+            VVAU]
 
 
 # -- stage hooks -------------------------------------------------------------

@@ -17,7 +17,9 @@ kind takes is removed again where only software reads it, and is an error
 where hardware layers read it.
 
 Everything no kind takes stays a software node (the float tail after the last
-layer, a reshape before the first).
+layer, a reshape before the first). A ``Reshape`` or ``Flatten`` between two
+hardware layers (:data:`STREAM_TRANSPARENT_OPS`) is allowed: the stream passes
+through it, and it belongs to the accelerator.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 
 from onnx import helper
 
+# STREAM_TRANSPARENT_OPS: the reshapes a stream passes through between hardware layers
+from dfx.dataflow import STREAM_TRANSPARENT_OPS as STREAM_TRANSPARENT_OPS
 from dfx.errors import DfxError, PluginError, UnsupportedNodeError
 from dfx.layers import GRAPH_DOMAIN, HW_DOMAIN, STREAM_FORK, Match
 
@@ -242,11 +246,13 @@ def _remove_untaken_forks(model, ctx, forks: list[str]) -> None:
 
 def _check_one_partition(model, ctx) -> None:
     """Hardware nodes must form one partition with one input and one output stream:
-    software may only come before or after them, never on a path between two."""
-    from dfx.dataflow import DataflowGraph
+    software may only come before or after them, never on a path between two (except a
+    reshape, :data:`STREAM_TRANSPARENT_OPS`, which the stream passes through)."""
+    from dfx.dataflow import DataflowGraph, passthrough_node_names
 
     nodes = list(model.graph.node)
     is_hw = [ctx.layer_kinds.is_hw(n) for n in nodes]
+    passthrough = passthrough_node_names(model, ctx.layer_kinds.is_hw)
     if not any(is_hw):
         raise UnsupportedNodeError(
             nodes[0].name if nodes else "?", "graph",
@@ -267,7 +273,7 @@ def _check_one_partition(model, ctx) -> None:
     for i in reversed(range(len(nodes))):
         before_hw[i] = any(is_hw[c] or before_hw[c] for c in consumers.get(i, []))
     for i, node in enumerate(nodes):
-        if not is_hw[i] and after_hw[i] and before_hw[i]:
+        if not is_hw[i] and after_hw[i] and before_hw[i] and node.name not in passthrough:
             raise UnsupportedNodeError(
                 node.name, node.op_type,
                 "it sits between hardware layers and has no hardware layer kind "

@@ -26,7 +26,7 @@ Relu) after the last MatMul, as FINN keeps such a tail in software.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from onnx import helper
@@ -60,8 +60,15 @@ class IntValue:
 
     name: str
     datatype: object  # qonnx DataType of q
-    scale: np.ndarray  # broadcastable along the last (channel) axis
+    scale: np.ndarray  # broadcastable along the last (channel) axis of the new tensor
     offset: np.ndarray
+    #: how the new tensor's axes relate to the original's: ``new = transpose(orig,
+    #: layout)``; None is the identity. Inside the accelerator tensors are channels-last,
+    #: so an NCHW tensor of the model is NHWC here (layout (0, 2, 3, 1)).
+    layout: tuple | None = None
+    #: a flattened channels-last tensor: feature ``j`` of the new tensor is feature
+    #: ``feature_order[j]`` of the original (None: the same order)
+    feature_order: np.ndarray | None = None
 
 
 @dataclass
@@ -81,6 +88,10 @@ class AccValue:
     tail: list[TailOp] = field(default_factory=list)
     matmul_weight: str | None = None  # initializer of the producing MatMul, if any
     producer: str = ""  # original node name, for messages
+    layout: tuple | None = None  # as IntValue.layout
+    #: why this accumulator cannot leave the integer domain unquantized (e.g. a Conv's
+    #: bias with no quantizer after it), for messages; None: nothing to say
+    needs_quantizer: str | None = None
 
     def evaluate(self, acc: np.ndarray) -> np.ndarray:
         """Apply the float tail to accumulator values (channels on the last axis)."""
@@ -209,26 +220,52 @@ class Streamliner:
         return value if isinstance(value, ConstValue) else None
 
     @staticmethod
-    def _channel_vector(node, array: np.ndarray, channels: int) -> np.ndarray:
-        """A constant operand as a per-channel vector (scalar or per last-axis channel)."""
+    def _channel_vector(node, array: np.ndarray, channels: int, value=None,
+                        rank: int | None = None) -> np.ndarray:
+        """A constant operand as a per-channel vector (scalar or per channel).
+
+        ``value`` (an IntValue/AccValue) gives the layout of the tensor the constant
+        broadcasts against (original rank ``rank``): a constant of shape (1, C, 1, 1) on
+        an NCHW tensor is one value per channel of the channels-last tensor."""
         arr = np.asarray(array, dtype=np.float64)
         if arr.size == 1:
             return np.full(channels, float(arr.reshape(-1)[0]))
+        layout = getattr(value, "layout", None)
+        if layout is not None and rank is not None and arr.ndim <= rank:
+            # numpy broadcasting aligns the constant's axes to the right
+            arr = np.transpose(arr.reshape((1,) * (rank - arr.ndim) + arr.shape), layout)
+        order = getattr(value, "feature_order", None)
+        if order is not None and arr.shape[-1] == order.size:
+            arr = arr[..., order]
         squeezed = arr.reshape(-1)
         if squeezed.size == channels and (arr.ndim == 1 or arr.shape[-1] == channels):
             return squeezed
         raise UnsupportedNodeError(
             node.name,
             node.op_type,
-            f"constant operand of shape {list(arr.shape)} is neither a scalar nor one value "
-            f"per channel ({channels} channels)",
+            f"constant operand of shape {list(np.shape(array))} is neither a scalar nor one "
+            f"value per channel ({channels} channels)",
         )
 
     def _channels(self, tensor: str) -> int:
+        """Channels of an original tensor as the new graph holds it (its channel axis is
+        last there): axis 1 of a tensor of rank 3 or more, else the last axis."""
         shape = self.src.get_tensor_shape(tensor)
         if not shape:
             return 1
-        return int(shape[-1])
+        return int(shape[1] if len(shape) >= 3 else shape[-1])
+
+    def value_channels(self, value) -> int:
+        """The channels (last axis) of the new tensor a value refers to."""
+        shape = self.shapes.get(value.name)
+        if shape is None:
+            shape = self.src.get_tensor_shape(value.name)
+        return int(shape[-1]) if shape else 1
+
+    def new_shape(self, tensor: str, layout: tuple | None) -> list[int]:
+        """The shape of original tensor ``tensor`` in the new graph (``layout`` applied)."""
+        shape = list(self.src.get_tensor_shape(tensor))
+        return shape if layout is None else [shape[a] for a in layout]
 
     # -- walk ------------------------------------------------------------
     def run(self):
@@ -246,7 +283,7 @@ class Streamliner:
             self.shapes[inp.name] = list(shape)
             self.datatypes[inp.name] = dt.name
             if dt.is_integer():
-                self.values[inp.name] = IntValue(inp.name, dt, np.ones(1), np.zeros(1))
+                self.values[inp.name] = self._channels_last_input(inp.name, dt, list(shape))
             else:
                 self.values[inp.name] = ("float_input", inp.name)
 
@@ -263,6 +300,21 @@ class Streamliner:
 
         outputs = [self._finish_output(out) for out in graph.output]
         return self._build(outputs, DataType)
+
+    def _channels_last_input(self, name: str, dt, shape: list[int]) -> IntValue:
+        """The value of an integer graph input. An input of rank 3 or more (NCHW) is
+        transposed to channels-last (NHWC) first thing: the accelerator works
+        channels-last, and this Transpose stays in software before it (the host applies
+        it: ``dfx sim``, the driver, the rtlsim harness)."""
+        if len(shape) < 3:
+            return IntValue(name, dt, np.ones(1), np.zeros(1))
+        layout = (0, *range(2, len(shape)), 1)
+        out = self._fresh(f"{name}_channels_last")
+        self.nodes.append(helper.make_node("Transpose", [name], [out], perm=list(layout),
+                                           name=self._fresh("Transpose")))
+        self.shapes[out] = [shape[a] for a in layout]
+        self.datatypes[out] = dt.name
+        return IntValue(out, dt, np.ones(1), np.zeros(1), layout=layout)
 
     # -- constants -------------------------------------------------------
     def _fold_constant(self, node):
@@ -318,11 +370,28 @@ class Streamliner:
     _op_BipolarQuant = _op_Quant
 
     def _op_Transpose(self, node):
-        """A transposed weight keeps its integer form (PyTorch exports W.T for MatMul)."""
+        """A transposed weight keeps its integer form (PyTorch exports W.T for MatMul). A
+        transposed activation costs nothing: the new tensor stays as it is and only its
+        relation to the original (``layout``) changes."""
         source = self._const(node.input[0])
+        value = self.values.get(node.input[0])
+        if source is None and isinstance(value, (IntValue, AccValue)):
+            if getattr(value, "feature_order", None) is not None:
+                raise UnsupportedNodeError(node.name, node.op_type,
+                                           "transposing a flattened tensor is not supported")
+            rank = len(self.src.get_tensor_shape(node.input[0]))
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"),
+                        list(reversed(range(rank))))
+            inverse = list(np.argsort(perm))
+            current = value.layout or tuple(range(rank))
+            layout = tuple(int(inverse[a]) for a in current)
+            self.values[node.output[0]] = replace(
+                value, layout=None if layout == tuple(range(rank)) else layout)
+            return
         if source is None:
             raise UnsupportedNodeError(node.name, node.op_type,
-                                       "only transposes of constant weights are supported")
+                                       "only transposes of constant weights and of integer "
+                                       "tensors are supported")
         if source.q is None:
             return self._fold_constant(node)
         perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
@@ -353,8 +422,7 @@ class Streamliner:
 
     def _affine(self, node, source, mul, add):
         if isinstance(source, IntValue):
-            return IntValue(source.name, source.datatype, source.scale * mul,
-                            source.offset * mul + add)
+            return replace(source, scale=source.scale * mul, offset=source.offset * mul + add)
         if isinstance(source, AccValue):
             tail = list(source.tail)
             if tail and tail[-1].kind == "affine":
@@ -363,8 +431,7 @@ class Streamliner:
             else:
                 tail.append(TailOp("affine", np.asarray(mul, np.float64),
                                    np.asarray(add, np.float64)))
-            return AccValue(source.name, source.lo, source.hi, tail, source.matmul_weight,
-                            source.producer)
+            return replace(source, tail=tail)
         self._float_input_error(node, source)
 
     def _float_input_error(self, node, source):
@@ -380,8 +447,10 @@ class Streamliner:
 
     def _elementwise(self, node, kind: str):
         source, const, const_first = self._binary_operands(node)
-        channels = self._channels(node.output[0])
-        c = self._channel_vector(node, const, channels)
+        channels = (self.value_channels(source) if isinstance(source, (IntValue, AccValue))
+                    else self._channels(node.output[0]))
+        rank = len(self.src.get_tensor_shape(node.output[0]) or [])
+        c = self._channel_vector(node, const, channels, source, rank)
         one, zero = np.ones(channels), np.zeros(channels)
         if kind == "Add":
             mul, add = one, c
@@ -419,14 +488,21 @@ class Streamliner:
         gamma, beta, mean, var = (np.asarray(c.value, np.float64).reshape(-1) for c in consts)
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         eps = float(attrs.get("epsilon", 1e-5))
+        source = self.values.get(node.input[0])
         shape = self.src.get_tensor_shape(node.input[0])
-        if shape is not None and len(shape) != 2:
+        layout = getattr(source, "layout", None)
+        if shape is not None and len(shape) > 2 and (layout is None or layout[-1] != 1):
+            # BatchNormalization normalizes axis 1; the new tensor's channels are last
             raise UnsupportedNodeError(
-                node.name, node.op_type, f"only 2-D (N, C) inputs are supported, got {shape}"
-            )
+                node.name, node.op_type,
+                f"its input of shape {shape} is not in the (N, C, ...) layout it normalizes "
+                f"(a Transpose before it moved the channels)")
         mul = gamma / np.sqrt(var + eps)
         add = beta - mean * mul
-        self.values[node.output[0]] = self._affine(node, self.values.get(node.input[0]), mul, add)
+        order = getattr(source, "feature_order", None)
+        if order is not None and mul.size == order.size:
+            mul, add = mul[order], add[order]
+        self.values[node.output[0]] = self._affine(node, source, mul, add)
 
     def _to_acc(self, node, source) -> AccValue:
         """Make an integer tensor the start of a float tail (for a nonlinearity)."""
@@ -434,19 +510,17 @@ class Streamliner:
             return source
         if isinstance(source, IntValue):
             dt = source.datatype
-            channels = self._channels(node.input[0])
+            channels = self.value_channels(source)
             lo = np.full(channels, int(dt.min()), np.int64)
             hi = np.full(channels, int(dt.max()), np.int64)
             tail = [TailOp("affine", np.broadcast_to(source.scale, (channels,)).astype(float),
                            np.broadcast_to(source.offset, (channels,)).astype(float))]
-            return AccValue(source.name, lo, hi, tail, None, node.name)
+            return AccValue(source.name, lo, hi, tail, None, node.name, layout=source.layout)
         self._float_input_error(node, source)
 
     def _op_Relu(self, node):
         acc = self._to_acc(node, self.values.get(node.input[0]))
-        self.values[node.output[0]] = AccValue(acc.name, acc.lo, acc.hi,
-                                               acc.tail + [TailOp("relu")],
-                                               acc.matmul_weight, acc.producer)
+        self.values[node.output[0]] = replace(acc, tail=acc.tail + [TailOp("relu")])
 
     def _op_Clip(self, node):
         bounds = []
@@ -456,11 +530,8 @@ class Streamliner:
         lo = -np.inf if bounds[0] is None else bounds[0]
         hi = np.inf if len(bounds) < 2 or bounds[1] is None else bounds[1]
         acc = self._to_acc(node, self.values.get(node.input[0]))
-        self.values[node.output[0]] = AccValue(
-            acc.name, acc.lo, acc.hi,
-            acc.tail + [TailOp("clip", np.asarray(lo), np.asarray(hi))],
-            acc.matmul_weight, acc.producer,
-        )
+        self.values[node.output[0]] = replace(
+            acc, tail=acc.tail + [TailOp("clip", np.asarray(lo), np.asarray(hi))])
 
     def _op_Identity(self, node):
         self.values[node.output[0]] = self.values.get(node.input[0])
@@ -474,6 +545,18 @@ class Streamliner:
         if list(in_shape) == list(out_shape):
             self.values[node.output[0]] = source
             return
+        if isinstance(source, AccValue) and source.needs_quantizer:
+            raise UnsupportedNodeError(source.producer, "Conv", source.needs_quantizer)
+        flat = (len(out_shape) == 2 and out_shape[0] == in_shape[0]
+                and int(np.prod(out_shape[1:])) == int(np.prod(in_shape[1:])))
+        if isinstance(source, IntValue) and flat and (
+                source.layout is not None or source.scale.size > 1 or source.offset.size > 1):
+            return self._flatten_channels_last(node, source, list(out_shape))
+        if isinstance(source, IntValue) and source.layout is not None:
+            raise UnsupportedNodeError(
+                node.name, node.op_type,
+                f"reshaping a channels-last tensor {list(in_shape)} to {list(out_shape)}: "
+                f"only a flatten to (N, features) is supported")
         if isinstance(source, IntValue) and source.scale.size == 1 and source.offset.size == 1:
             out = self._fresh("reshaped")
             shape_init = self._add_init("shape", out_shape, dtype=np.int64)
@@ -490,6 +573,36 @@ class Streamliner:
         )
 
     _op_Reshape = _op_Flatten
+
+    def _flatten_channels_last(self, node, source: IntValue, out_shape: list[int]):
+        """Flatten (N, ...) to (N, F) where the new tensor is channels-last: the new graph
+        flattens in its own order (channels fastest), and the value remembers which
+        original feature each new feature is (``feature_order``), so that the MatMul
+        after it takes its weight rows in that order."""
+        in_shape = list(self.src.get_tensor_shape(node.input[0]))
+        features = int(np.prod(in_shape[1:]))
+        index = np.arange(features).reshape(in_shape[1:])
+        if source.layout is not None:
+            index = np.transpose(index, [a - 1 for a in source.layout[1:]])
+        order = index.reshape(-1)
+        if source.feature_order is not None:
+            order = source.feature_order[order]
+        channels = self.value_channels(source)
+
+        def per_feature(vector):
+            vector = np.asarray(vector, np.float64).reshape(-1)
+            return vector if vector.size == 1 else np.tile(vector, features // channels)
+
+        out = self._fresh("flattened")
+        shape_init = self._add_init("shape", out_shape, dtype=np.int64)
+        self.nodes.append(helper.make_node("Reshape", [source.name, shape_init], [out],
+                                           name=self._fresh("Reshape")))
+        self.datatypes[out] = source.datatype.name
+        self.shapes[out] = list(out_shape)
+        identity = bool(np.array_equal(order, np.arange(features)))
+        self.values[node.output[0]] = IntValue(
+            out, source.datatype, per_feature(source.scale), per_feature(source.offset),
+            feature_order=None if identity else order)
 
     # -- matrix products -------------------------------------------------
     def _weights(self, node, tensor: str, transpose: bool):
@@ -526,8 +639,16 @@ class Streamliner:
         return q, col_scale
 
     def _matmul(self, node, x_tensor: str, q_w: np.ndarray, w_scale: np.ndarray,
-                alpha: float, bias: np.ndarray | None):
-        source = self.values.get(x_tensor)
+                alpha: float, bias: np.ndarray | None, source=None,
+                out_shape: list[int] | None = None, needs_quantizer: str | None = None):
+        """An integer MatMul ``q_x @ q_w`` for ``node``; its output value is ``f(acc)``.
+
+        ``source``: the input value (default: that of ``x_tensor``); ``out_shape``: the
+        accumulator's shape in the new graph (default: the node output's);
+        ``needs_quantizer``: see :attr:`AccValue.needs_quantizer`."""
+        source = self.values.get(x_tensor) if source is None else source
+        if isinstance(source, AccValue) and source.needs_quantizer:
+            raise UnsupportedNodeError(source.producer, "Conv", source.needs_quantizer)
         if isinstance(source, AccValue):
             raise UnsupportedNodeError(
                 node.name, node.op_type,
@@ -542,6 +663,16 @@ class Streamliner:
                 node.name, node.op_type,
                 "the input has a per-channel scale; an integer MatMul needs one scale",
             )
+        if source.feature_order is not None:
+            # a flattened channels-last input: its features come in another order
+            q_w = q_w[source.feature_order, :]
+        layout = source.layout
+        if node.op_type in ("MatMul", "Gemm") and layout is not None \
+                and layout[-1] != len(layout) - 1:
+            raise UnsupportedNodeError(
+                node.name, node.op_type,
+                "it multiplies along an axis that is not the channel axis of a "
+                "channels-last tensor (a MatMul over the W axis of an NCHW tensor)")
         k, n = q_w.shape
         x_scale = float(scale[0])
         x_offset = np.broadcast_to(np.asarray(source.offset, np.float64).reshape(-1), (k,))
@@ -572,10 +703,13 @@ class Streamliner:
                                            name=self._fresh("MatMul")))
         acc_dt = smallest_int_datatype(int(lo.min()), int(hi.max()))
         self.datatypes[acc_name] = acc_dt.name
-        self.shapes[acc_name] = list(self.src.get_tensor_shape(node.output[0]))
+        if out_shape is None:
+            out_shape = self.new_shape(node.output[0], layout)
+        self.shapes[acc_name] = list(out_shape)
         self.values[node.output[0]] = AccValue(
             acc_name, lo.astype(np.int64), hi.astype(np.int64),
-            [TailOp("affine", mul, add)], w_name, node.name,
+            [TailOp("affine", mul, add)], w_name, node.name, layout=layout,
+            needs_quantizer=needs_quantizer,
         )
 
     def _op_Gemm(self, node):
@@ -600,6 +734,11 @@ class Streamliner:
     def _quantize_activation(self, node, quantizer: Quantizer, source):
         acc = self._to_acc(node, source)
         channels = acc.lo.size
+        rank = len(self.src.get_tensor_shape(node.output[0]) or [])
+        # per-channel quantizer parameters as vectors over the new tensor's channels
+        quantizer = replace(quantizer, **{
+            key: self._channel_vector(node, getattr(quantizer, key), channels, acc, rank)
+            for key in ("scale", "zero_point") if np.size(getattr(quantizer, key)) > 1})
         sign = self._orient_channels(acc, quantizer)
         thresholds = self._find_thresholds(acc, quantizer, sign)
         if np.any(sign < 0):
@@ -612,19 +751,21 @@ class Streamliner:
         thr_dt = smallest_int_datatype(int(thresholds.min()), int(thresholds.max()))
         thr_name = self._add_init("thresholds", thresholds, thr_dt.name)
         out_scale, out_bias = (2.0, -1.0) if quantizer.bipolar else (1.0, float(quantizer.qmin))
+        shape = self.shapes.get(acc.name) or list(self.src.get_tensor_shape(node.output[0]))
         self.nodes.append(helper.make_node(
             "MultiThreshold", [acc.name, thr_name], [out_name], domain=QONNX_DOMAIN,
             name=self._fresh("MultiThreshold"), out_dtype=out_dt.name,
-            out_scale=out_scale, out_bias=out_bias, data_layout="NC",
+            out_scale=out_scale, out_bias=out_bias, data_layout=channels_last_layout(len(shape)),
         ))
         self.datatypes[out_name] = out_dt.name
-        self.shapes[out_name] = list(self.src.get_tensor_shape(node.output[0]))
+        self.shapes[out_name] = list(shape)
         scale = np.broadcast_to(np.asarray(quantizer.scale, np.float64).reshape(-1), (channels,))
         zp = np.broadcast_to(np.asarray(quantizer.zero_point, np.float64).reshape(-1),
                              (channels,))
         if np.all(scale == scale[0]) and np.all(zp == zp[0]):
             scale, zp = scale[:1], zp[:1]
-        self.values[node.output[0]] = IntValue(out_name, out_dt, scale.copy(), -scale * zp)
+        self.values[node.output[0]] = IntValue(out_name, out_dt, scale.copy(), -scale * zp,
+                                               layout=acc.layout)
 
     @staticmethod
     def _orient_channels(acc: AccValue, quantizer: Quantizer) -> np.ndarray:
@@ -679,6 +820,32 @@ class Streamliner:
 
     # -- outputs ---------------------------------------------------------
     def _finish_output(self, out):
+        """The new graph's output tensor for model output ``out`` (and its datatype when it
+        is an exact integer): the float tail, then the way back from channels-last."""
+        value = self.values.get(out.name)
+        if isinstance(value, AccValue) and value.needs_quantizer:
+            raise UnsupportedNodeError(value.producer, "Conv", value.needs_quantizer)
+        if isinstance(value, IntValue) and value.feature_order is not None:
+            raise UnsupportedNodeError(
+                out.name, "output", "the model output is a flattened NCHW tensor, which "
+                "dfx computes in channels-last order; end the model with a layer after the "
+                "flatten")
+        name, current, dt = self._finish_output_value(out)
+        layout = getattr(value, "layout", None)
+        if layout is not None:
+            # back to the model's layout, in software after the accelerator (the host
+            # applies it, as it applies the float tail)
+            back = self._fresh("tail")
+            self.nodes.append(helper.make_node("Transpose", [current], [back],
+                                               perm=[int(a) for a in np.argsort(layout)],
+                                               name=self._fresh("Transpose")))
+            self.shapes[back] = [self.shapes[current][a] for a in np.argsort(layout)]
+            if dt is not None:
+                self.datatypes[back] = dt
+            current = back
+        return name, current, dt
+
+    def _finish_output_value(self, out):
         value = self.values.get(out.name)
         if isinstance(value, IntValue):
             current = value.name
@@ -768,6 +935,11 @@ class Streamliner:
         return model
 
 
+def channels_last_layout(rank: int) -> str:
+    """qonnx's data_layout string of a channels-last tensor of ``rank`` axes."""
+    return {1: "C", 2: "NC", 3: "NWC", 4: "NHWC"}.get(rank, "N" + "X" * (rank - 2) + "C")
+
+
 def streamline_model(model, handlers: dict | None = None):
     """Streamline a tidied QONNX ModelWrapper; see the module docstring.
 
@@ -779,9 +951,14 @@ def streamline_model(model, handlers: dict | None = None):
 
 
 def builtin_op_handlers() -> dict:
-    """The streamliner's own rules, op_type -> handler: its ``_op_<type>`` methods."""
-    return {name[len("_op_"):]: function for name, function in vars(Streamliner).items()
-            if name.startswith("_op_") and callable(function)}
+    """The streamliner's own rules, op_type -> handler: its ``_op_<type>`` methods and the
+    convolutional rules of :mod:`dfx.plugins.streamline_conv`."""
+    from dfx.plugins.streamline_conv import conv_op_handlers
+
+    handlers = {name[len("_op_"):]: function for name, function in vars(Streamliner).items()
+                if name.startswith("_op_") and callable(function)}
+    handlers.update(conv_op_handlers())
+    return handlers
 
 
 def collect_op_handlers(hook) -> dict:

@@ -14,6 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "examples" / "models"
 MODEL_NAMES = ["cybsec-mlp-w2a2", "digits-w4a4", "tfc-w1a1"]
+#: the shipped convolutional networks (issue 12)
+CONV_MODEL_NAMES = ["cnv-digits-w2a2", "cnv-pad-w4a4"]
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from dfx.dataflow import passthrough_node_names
 from dfx.errors import StepError
 
 TEMPLATE = Path(__file__).parent / "template"
@@ -39,17 +40,53 @@ def _stitched(ctx) -> tuple[Path, dict]:
     return stitched, json.loads((stitched / "stitch.json").read_text())
 
 
+def _perm(node) -> list[int]:
+    from onnx import helper
+
+    return next((list(helper.get_attribute_value(a)) for a in node.attribute
+                 if a.name == "perm"), [])
+
+
+def input_transpose(model, info: dict) -> list[int] | None:
+    """The channels-last change before the hardware layers (a convnet's NCHW input becomes
+    NHWC): the permutation the driver's fold_input applies, or None."""
+    first = info["input"]["tensor"]
+    graph_in = model.graph.input[0].name
+    for node in model.graph.node:
+        if node.op_type == "Transpose" and list(node.input[:1]) == [graph_in] \
+                and node.output[0] == first:
+            return _perm(node)
+    return None
+
+
+def _is_hw(node) -> bool:
+    """A hardware layer (or a fork a kind took): dfx's own domains."""
+    return node.domain.startswith("dfx")
+
+
 def _tail(model, info: dict) -> tuple[list[dict], list[str]]:
     """The float ops after the hardware layers that the driver can apply (scales and
-    biases with constant operands), and the names of any software it cannot."""
+    biases with constant operands, the way back from channels-last), and the names of any
+    software it cannot."""
     out_tensor = info["output"]["tensor"]
     post, unsupported = [], []
     names = {n.output[0]: n for n in model.graph.node}
     hw_out = out_tensor
-    for node in model.graph.node:
-        if node.domain.startswith("dfx") or not node.input:
+    nodes = list(model.graph.node)
+    hw_index = [i for i, n in enumerate(nodes) if _is_hw(n)]
+    inside = passthrough_node_names(model, _is_hw)
+    before_hw = input_transpose(model, info) is not None
+    for index, node in enumerate(nodes):
+        if _is_hw(node) or not node.input:
             continue
-        if node.input[0] == hw_out and node.op_type in TAIL_OPS:
+        if node.name in inside:
+            continue  # a reshape between layers: the stream passes through it
+        if before_hw and index < (hw_index or [0])[0] and node.op_type == "Transpose":
+            continue  # the input's channels-last change: fold_input applies it
+        if node.input[0] == hw_out and node.op_type == "Transpose":
+            post.append({"op": "Transpose", "perm": _perm(node)})
+            hw_out = node.output[0]
+        elif node.input[0] == hw_out and node.op_type in TAIL_OPS:
             const = model.get_initializer(node.input[1])
             if const is None:
                 unsupported.append(node.name or node.op_type)
@@ -75,6 +112,11 @@ def io_description(model, info: dict, cfg, bitfile: Path | None) -> dict:
 
     ishapes = shapes(ins, ins["tensor"])
     oshapes = shapes(outs, outs["tensor"])
+    perm = input_transpose(model, info)
+    if perm is not None:
+        # the user gives the model's own layout (NCHW); fold_input transposes it
+        graph_in = model.graph.input[0].name
+        ishapes = ([1, *[int(d) for d in model.get_tensor_shape(graph_in)[1:]]], *ishapes[1:])
     post, unsupported = _tail(model, info)
     flow = str(getattr(cfg, "shell_flow_type", "") or "vivado_zynq")
     io = {
@@ -95,6 +137,8 @@ def io_description(model, info: dict, cfg, bitfile: Path | None) -> dict:
         "postprocess": post,
         "bitfile": None,
     }
+    if perm is not None:
+        io["input_transpose"] = perm
     if unsupported:
         io["software_not_in_driver"] = unsupported
     if bitfile is not None:

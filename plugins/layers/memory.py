@@ -394,5 +394,45 @@ class FoldedBitStates:
         return self._nonconst[key]
 
 
+#: LUT RAM with one write and one read port (7-series): (address bits, data bits, LUTs) of
+#: RAM32M (32 x 6 in 4 LUTs, simple dual port), RAM64M (64 x 3 in 4 LUTs), RAM128X1D
+#: (128 x 1 in 4 LUTs).
+LUTRAM_DP_MAPPINGS = ((5, 6, 4), (6, 3, 4), (7, 1, 4))
+
+
+@cache
+def lutram_dp_luts(depth: int, width: int) -> float:
+    """LUTs used as RAM by a ``depth x width`` simple dual-port memory in LUT RAM: the
+    cheapest of the primitives (the read multiplexer of deeper memories is logic, which
+    the layer's own estimate counts)."""
+    best = None
+    for abits, bits, luts in LUTRAM_DP_MAPPINGS:
+        ranges = (depth - 1) // (1 << abits) + 1
+        n = ranges * -(-width // bits) * luts
+        best = n if best is None else min(best, n)
+    return float(best)
+
+
+@cache
+def dual_port_ram_resources(depth: int, width: int, style: str = "auto") -> dict[str, float]:
+    """A ``depth x width`` memory with one write port and one registered read port (a line
+    buffer), as Yosys maps it: ``block`` -> block RAM, ``distributed`` -> LUT RAM, ``auto``
+    -> the cheaper by Yosys' costs (LUT RAM 8 per 64 bits, block RAM as in
+    :func:`bram_mapping`; tiny memories go to flip-flops)."""
+    res = {"LUT": 0.0, "FF": 0.0, "BRAM_18K": 0.0}
+    if depth <= 0 or width <= 0:
+        return res
+    if depth <= 2:
+        res["FF"] = float(depth * width)
+        return res
+    lut = lutram_dp_luts(depth, width)
+    cost, blocks, _ = bram_mapping(depth, width)
+    if style == "block" or (style not in ("distributed",) and cost < 2 * lut):
+        res["BRAM_18K"] = float(blocks)
+    else:
+        res["LUT"] = lut
+    return res
+
+
 def clog2(n: int) -> int:
     return max(0, (int(n) - 1).bit_length())

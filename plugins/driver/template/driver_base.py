@@ -138,12 +138,17 @@ class FINNExampleOverlay:
     # -- host-side data movement ---------------------------------------------------
 
     def fold_input(self, ibuf_normal: np.ndarray, ind: int = 0) -> np.ndarray:
-        """Normal shape -> folded shape (batch, words, elements per word)."""
+        """Normal shape -> folded shape (batch, words, elements per word). A convnet's
+        input comes in the model's layout (NCHW) and is made channels-last (NHWC) here,
+        as the accelerator takes it (``input_transpose`` in io.json)."""
         ibuf_normal = np.asarray(ibuf_normal)
         want = self.ishape_normal(ind)
         if tuple(ibuf_normal.shape) != want:
             raise DriverError(f"input {ind} has shape {list(ibuf_normal.shape)}; the "
                               f"accelerator takes {list(want)} (batch size {self.batch_size})")
+        perm = self.io.get("input_transpose")
+        if perm:
+            ibuf_normal = np.transpose(ibuf_normal, perm)
         return ibuf_normal.reshape(self.ishape_folded(ind))
 
     def pack_input(self, ibuf_folded: np.ndarray, ind: int = 0) -> np.ndarray:
@@ -179,9 +184,13 @@ class FINNExampleOverlay:
         self._backend.run(batch_size or self.batch_size)
 
     def postprocess(self, output: np.ndarray) -> np.ndarray:
-        """The model's float tail after the hardware (scales and biases), if it has one."""
+        """The model's float tail after the hardware (scales and biases, and the way back
+        from channels-last to the model's layout), if it has one."""
         out = np.asarray(output, dtype=np.float32)
         for op in self.io.get("postprocess", []):
+            if op["op"] == "Transpose":
+                out = np.transpose(out, op["perm"])
+                continue
             const = np.asarray(op["value"], dtype=np.float32)
             out = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract,
                    "Div": np.divide}[op["op"]](out, const)
