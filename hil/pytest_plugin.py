@@ -373,7 +373,6 @@ def dfx_build(request: pytest.FixtureRequest, tmp_path_factory):
             cfg["generate_outputs"] = [*DEFAULT_OUTPUTS, "bitfile"]
         return builder.build(model, plugins=plugins, **cfg)
 
-    build.builder = builder
     return build
 
 
