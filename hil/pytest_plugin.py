@@ -312,6 +312,19 @@ def pytest_report_teststatus(report, config):
     return result
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run is over (all workers too): close the shared ssh connections to the boards."""
+    if hasattr(session.config, "workerinput"):
+        return
+    s = session.config.stash.get(SETTINGS, None)
+    if s is None or s.target.is_sim:
+        return
+    from dfx.hil.remote import RemoteBoard
+
+    for board in s.target.boards:
+        RemoteBoard(board, s.timeout_s).close_connection()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
@@ -373,7 +386,6 @@ def dfx_build(request: pytest.FixtureRequest, tmp_path_factory):
             cfg["generate_outputs"] = [*DEFAULT_OUTPUTS, "bitfile"]
         return builder.build(model, plugins=plugins, **cfg)
 
-    build.builder = builder
     return build
 
 

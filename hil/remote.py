@@ -47,7 +47,8 @@ class RemoteBoard:
         self.board = board
         self.timeout_s = float(timeout_s)
 
-    def ssh_command(self, command: str) -> list[str]:
+    def ssh_args(self) -> list[str]:
+        """``ssh`` and its options for this board (without the login and command)."""
         b = self.board
         args = ["ssh"]
         # ssh takes the first value it is given: the lab file's options come first
@@ -58,7 +59,16 @@ class RemoteBoard:
             args += ["-p", str(b.port)]
         if b.key:
             args += ["-i", b.key, "-o", "IdentitiesOnly=yes"]
-        return [*args, b.login, command]
+        return args
+
+    def close_connection(self) -> None:
+        """Stop the shared ssh connection to the board, if one is open (at the end of a
+        run, so no ssh process outlives pytest)."""
+        try:
+            subprocess.run([*self.ssh_args(), "-O", "exit", self.board.login],
+                           capture_output=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     def run(self, command: str, what: str, stdin: bytes | None = None,
             limit_s: float | None = None) -> bytes:
@@ -70,7 +80,8 @@ class RemoteBoard:
         limit = float(limit_s or self.timeout_s)
         remote = f"timeout -k 2 {limit:g} sh -c {shlex.quote(command)}"
         try:
-            result = subprocess.run(self.ssh_command(remote), input=stdin or b"",
+            result = subprocess.run([*self.ssh_args(), self.board.login, remote],
+                                    input=stdin or b"",
                                     capture_output=True, timeout=limit + GRACE_S,
                                     start_new_session=True)
         except subprocess.TimeoutExpired:

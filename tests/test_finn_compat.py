@@ -451,7 +451,7 @@ def test_ci_runs_the_readme_commands_and_the_linter():
     assert install.startswith("pip install -e ") and install.split()[-1] == '".[test,lint]"'
     assert any(line.startswith("python -m pip install") and line.endswith('".[test,lint]"')
                for line in ci_lines)
-    assert "ruff check core plugins reports tcl tests benchmarks examples" in rest
+    assert "ruff check core plugins reports tcl hil tests benchmarks examples" in rest
     for command in rest:
         assert command in ci_lines, command
 

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -157,6 +158,11 @@ def test_the_suite_on_a_board_over_ssh(pytester, hil_cache, sshd, tmp_path):
     # deployed there: one folder per build, each with the unpacked driver
     folders = sorted((tmp_path / "board").iterdir())
     assert len(folders) == 3 and all((f / "driver" / "driver.py").is_file() for f in folders)
+    # the run closed its shared ssh connection to the board: no ssh process outlives it
+    check = subprocess.run(["ssh", "-o", f"ControlPath={tempfile.gettempdir()}/dfx-ssh-%C",
+                            "-p", str(port), "-O", "check", f"{sshd.user}@127.0.0.1"],
+                           capture_output=True, text=True)
+    assert check.returncode != 0, check.stderr
 
 
 def test_a_lab_of_two_boards_with_four_workers(pytester, hil_cache, sshd, tmp_path):
