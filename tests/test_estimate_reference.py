@@ -40,6 +40,11 @@ def test_estimates_match_reference(model, tmp_path):
         got = json.loads(json.dumps(MAKER.run_case(case, tmp_path / f"out{i}")))
         want = REFERENCE[name]
         for part in want:
-            if got[part] != want[part]:
+            # the reference's figures must not change; a report may gain keys
+            # (critical_path_layers came with the dataflow graph)
+            shown = got[part]
+            if isinstance(shown, dict) and isinstance(want[part], dict):
+                shown = {k: v for k, v in shown.items() if k in want[part]}
+            if shown != want[part]:
                 mismatches.append(f"{name}: {part}\n  got  {got[part]}\n  want {want[part]}")
     assert not mismatches, "\n".join(mismatches[:5])
