@@ -13,7 +13,8 @@ the :class:`HWLayer` object is a view on the node that knows the layer's rules:
 * conversion:       :meth:`HWLayer.match`, the rule that turns streamlined nodes
                     into this kind (asked node by node by ``dfx_convert_node``)
 * code generation:  :meth:`HWLayer.generate_rtl` and the library files the kind
-                    owns, :meth:`HWLayer.rtl_sources` (``hls_sources`` later)
+                    owns, :meth:`HWLayer.rtl_sources`; HLS C++ by
+                    :meth:`HWLayer.generate_hls` and :meth:`HWLayer.hls_sources`
 * streams:          :meth:`HWLayer.stream_inputs` (the tensors streamed in, one
                     input port each), :meth:`HWLayer.input_streams` /
                     :meth:`HWLayer.output_streams` (how each port packs its
@@ -88,6 +89,20 @@ class RTLModule:
     module: str
     files: list = field(default_factory=list)
     library: list = field(default_factory=list)  # names of shared library modules used
+
+
+@dataclass
+class HLSModule:
+    """What a layer's HLS code generation produced: a C++ top function.
+
+    ``top`` is the function's name (the layer's name), with FINN's stream ports
+    (``in0_V``, ..., ``out_V``) as ``hls::stream<ap_uint<W>>`` arguments; ``files``
+    are the generated sources (the top's ``.cpp`` and its parameter headers, all in
+    one folder); the kind's library headers are :meth:`HWLayer.hls_sources`.
+    """
+
+    top: str
+    files: list = field(default_factory=list)
 
 
 @dataclass
@@ -293,9 +308,31 @@ class HWLayer:
         """
         return []
 
+    def generate_hls(self, out_dir) -> HLSModule:
+        """Write this layer's Vitis HLS C++ top function (named after the layer) into
+        ``out_dir``: the top and its generated parameter arrays (weights, thresholds).
+
+        The top function has FINN's AXI-Stream ports (``hls::stream<ap_uint<W>>`` named
+        as :meth:`input_ports` / :meth:`output_ports` name them, packed as
+        :mod:`dfx.packing` packs the streams) and ``ap_ctrl_none``, so its exported
+        Verilog replaces the RTL module of :meth:`generate_rtl` in the stitched design.
+        A kind without HLS code generation leaves this unimplemented
+        (:meth:`has_hls` is then False).
+        """
+        raise NotImplementedError(f"{self.op_type} has no HLS code generation")
+
+    @classmethod
+    def has_hls(cls) -> bool:
+        """True when this kind generates HLS C++ (it overrides :meth:`generate_hls`)."""
+        return cls.generate_hls is not HWLayer.generate_hls
+
     @classmethod
     def hls_sources(cls) -> list[Path]:
-        """The HLS library sources this kind needs (none yet: room for HLS layers)."""
+        """The HLS library headers this kind's generated top functions include.
+
+        Code generation copies them beside the tops; C simulation and Vitis HLS
+        compile them with the tops.
+        """
         return []
 
     def with_folding(self, folding: dict[str, Any]) -> HWLayer:
